@@ -93,6 +93,10 @@ export class Tensor {
   bytes(): Uint8Array {
     return new Uint8Array(native.viewArrayBuffer(this.handle));
   }
+  /** A copy of the raw bytes (any dtype, any device), e.g. for writing checkpoints. */
+  toBytes(): Uint8Array {
+    return new Uint8Array(native.toArrayBuffer(this.handle));
+  }
   /** Values as plain numbers (int64 converted with Number()). */
   toFlatArray(): number[] {
     const a = this.toTypedArray();

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// The `lmedit` command: one subcommand per job, each in src/cli/commands/.
+import { UsageError } from './args.js';
+import { generateCommand } from './commands/generate.js';
+import { inspectCommand } from './commands/inspect.js';
+import { logitsCommand } from './commands/logits.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
+  generate: { run: generateCommand, help: 'generate text from a prompt (streams tokens)' },
+  inspect: { run: inspectCommand, help: 'architecture, size and module paths usable in hparams' },
+  logits: { run: logitsCommand, help: 'last-position top-k logits and residual norms (for porting checks)' },
+};
+
+const USAGE = `usage: lmedit <command> [options]   (lmedit <command> --help for its options)
+
+commands:
+${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.help}`).join('\n')}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS[name];
+  if (cmd === undefined) {
+    console.error(`lmedit: unknown command '${name}'\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    await cmd.run(rest);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`lmedit ${name}: ${e.message}`);
+      return 2;
+    }
+    console.error(`lmedit ${name}: ${(e as Error).message}`);
+    if (process.env.LMEDIT_DEBUG) console.error((e as Error).stack);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

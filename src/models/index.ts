@@ -1,0 +1,9 @@
+// Hugging Face causal language models: load, run, trace, intervene, score, generate, save.
+export { CausalLM, type ForwardInput, type ForwardOutput, type KVCache, type ParameterSnapshot } from './model.js';
+export { loadModel, type LoadOptions } from './load.js';
+export { saveModel, type SaveOptions } from './save.js';
+export { generate, generateText, type GenerateOptions } from './generate.js';
+export { scoreContinuations, nextTokenLogprobs, type ScoreRequest, type ScoreResult } from './score.js';
+export { Hooks, addAt, replaceAt, gatherAt, type TraceSpec, type Retained, type Positions } from './trace.js';
+export { architectureFor, registerArchitecture, supportedModelTypes } from './registry.js';
+export type { Architecture, ModelDims, ModuleTemplates } from './architecture.js';

@@ -1,0 +1,192 @@
+// A loaded causal language model: parameters by Hugging Face name, a batched forward pass with padding, KV cache
+// and tracing, and cheap parameter snapshots for editing.
+import {
+  noGrad, tensor, tidy, keep, type Device, type DType, type Tensor,
+} from '../tensor/index.js';
+import type { Architecture, ModelDims, ModuleTemplates } from './architecture.js';
+import { blockedMask, positionIdsFor, type LayerCache } from './layers.js';
+import { Hooks, type Retained, type TraceSpec } from './trace.js';
+
+/** Past keys/values of a batch and the attention mask they were computed under. */
+export interface KVCache {
+  layers: LayerCache[];
+  /** Number of positions already in the cache. */
+  length: number;
+}
+
+export interface ForwardInput {
+  /** Token ids [B, T] (int64 tensor or nested arrays). */
+  inputIds: Tensor | number[][];
+  /** 1 for real tokens, 0 for padding, covering past and new tokens [B, past + T]. */
+  attentionMask?: Tensor | number[][];
+  /** Explicit position ids [B, T]; default derived from the mask (see layers.positionIdsFor). */
+  positionIds?: Tensor;
+  past?: KVCache;
+  useCache?: boolean;
+  /** Which logits to compute: every position (default), only the last, or none (hidden states only). */
+  logits?: 'all' | 'last' | 'none';
+  /** Modules to read or edit during this pass. */
+  trace?: TraceSpec[];
+  /** Also return the residual stream after the embeddings and after each block (before the final norm). */
+  residuals?: boolean;
+}
+
+export interface ForwardOutput {
+  /** [B, T, V] for 'all', [B, V] for 'last'. */
+  logits?: Tensor;
+  /** Final hidden states after the last norm [B, T, d]. */
+  hidden: Tensor;
+  past?: KVCache;
+  traces: Map<string, Retained>;
+  residuals?: Tensor[];
+}
+
+/** Copies of chosen parameters, restorable in place. */
+export type ParameterSnapshot = Map<string, Tensor>;
+
+export interface ModelSource {
+  /** Directory the model was loaded from (config, tokenizer files). */
+  dir: string;
+  /** config.json as read. */
+  rawConfig: Record<string, any>;
+}
+
+export class CausalLM<C = any> {
+  readonly dims: ModelDims;
+  private readonly knownModules: ReadonlySet<string>;
+
+  constructor(
+    readonly arch: Architecture<C>,
+    readonly config: C,
+    readonly params: Map<string, Tensor>,
+    readonly dtype: DType,
+    readonly device: Device,
+    readonly source: ModelSource,
+  ) {
+    this.dims = arch.dims(config);
+    this.knownModules = new Set(arch.modulePaths(config));
+  }
+
+  get modelType(): string {
+    return this.arch.modelType;
+  }
+  get templates(): ModuleTemplates {
+    return this.arch.templates;
+  }
+  /** Every module path the trace API accepts, in forward order. */
+  modulePaths(): string[] {
+    return [...this.knownModules];
+  }
+  numParameters(): number {
+    let n = 0;
+    for (const t of this.params.values()) n += t.numel();
+    return n;
+  }
+
+  // ---- parameters ------------------------------------------------------------------------------------------
+  parameter(name: string): Tensor {
+    const t = this.params.get(name);
+    if (t === undefined) {
+      const near = [...this.params.keys()].filter((k) => k.endsWith(name.split('.').slice(-2).join('.'))).slice(0, 4);
+      throw new Error(`no parameter '${name}'` + (near.length ? `; did you mean ${near.join(', ')}?` : ''));
+    }
+    return t;
+  }
+  parameterNames(): string[] {
+    return [...this.params.keys()];
+  }
+  /** Overwrites a parameter's values in place (shape must match; value is cast to the model's dtype). */
+  setParameter(name: string, value: Tensor): void {
+    const p = this.parameter(name);
+    assertSameShape(name, p, value);
+    noGrad(() => tidy(() => { p.copy_(value.to({ dtype: p.dtype, device: p.device })); }));
+  }
+  /** Adds `delta` to a parameter in place (an edit's ΔW). */
+  addToParameter(name: string, delta: Tensor): void {
+    const p = this.parameter(name);
+    assertSameShape(name, p, delta);
+    noGrad(() => tidy(() => { p.add_(delta.to({ dtype: p.dtype, device: p.device })); }));
+  }
+  /** Copies of the named parameters (only those: cheap for the few matrices an edit touches). */
+  snapshot(names: string[]): ParameterSnapshot {
+    return new Map(names.map((n) => [n, keep(noGrad(() => this.parameter(n).clone()))]));
+  }
+  /** Writes a snapshot back in place; `dispose` frees the snapshot afterwards. */
+  restore(snapshot: ParameterSnapshot, opts: { dispose?: boolean } = {}): void {
+    for (const [name, value] of snapshot) this.setParameter(name, value);
+    if (opts.dispose) for (const t of snapshot.values()) t.dispose();
+  }
+
+  // ---- forward ---------------------------------------------------------------------------------------------
+  /** One batched forward pass. Run it inside tidy(); returned tensors belong to the caller's scope. */
+  forward(input: ForwardInput): ForwardOutput {
+    const ids = asIds(input.inputIds, 'inputIds');
+    const [batch, queryLen] = ids.shape;
+    const pastLen = input.past?.length ?? 0;
+    const mask = input.attentionMask === undefined ? undefined : asIds(input.attentionMask, 'attentionMask');
+    if (mask !== undefined && (mask.shape[0] !== batch || mask.shape[1] !== pastLen + queryLen)) {
+      throw new Error(`attentionMask has shape [${mask.shape}], expected [${batch}, ${pastLen + queryLen}] (past ${pastLen} + new ${queryLen})`);
+    }
+    if (pastLen + queryLen > this.dims.maxPositions && this.modelType === 'gpt2') {
+      throw new Error(`sequence of ${pastLen + queryLen} tokens exceeds the model's ${this.dims.maxPositions} positions`);
+    }
+    const positionIds = input.positionIds ?? positionIdsFor(mask, batch, queryLen, pastLen);
+    const hooks = new Hooks(input.trace, this.knownModules);
+    const residuals: Tensor[] = [];
+    const out = this.arch.forward(this.config, {
+      inputIds: ids,
+      positionIds,
+      blocked: blockedMask(mask, batch, queryLen, pastLen),
+      past: input.past?.layers,
+      useCache: input.useCache ?? false,
+      hooks,
+      p: (name) => this.parameter(name),
+      onResidual: input.residuals ? (h) => residuals.push(h) : undefined,
+    });
+    const which = input.logits ?? 'all';
+    let logits: Tensor | undefined;
+    if (which !== 'none') {
+      const h = which === 'last' ? out.hidden.select(1, -1) : out.hidden;
+      logits = hooks.module(this.arch.templates.logits, h, (x) => this.arch.lmHead(this.config, (n) => this.parameter(n), x));
+    }
+    return {
+      logits,
+      hidden: out.hidden,
+      past: out.cache ? { layers: out.cache, length: pastLen + queryLen } : undefined,
+      traces: hooks.retained,
+      residuals: input.residuals ? residuals : undefined,
+    };
+  }
+
+  /** Logits from final hidden states [.., d] → [.., V] (the LM head alone, no hooks). */
+  logitsFrom(hidden: Tensor): Tensor {
+    return this.arch.lmHead(this.config, (n) => this.parameter(n), hidden);
+  }
+
+  /** Runs a forward pass and returns what the trace specs retained (no gradient unless asked for by the caller). */
+  trace(input: Omit<ForwardInput, 'trace'>, specs: TraceSpec[]): ForwardOutput {
+    return this.forward({ ...input, trace: specs });
+  }
+
+  /** Frees every parameter. */
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+  }
+}
+
+function assertSameShape(name: string, p: Tensor, v: Tensor): void {
+  const a = p.shape;
+  const b = v.shape;
+  if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
+    throw new Error(`parameter '${name}' has shape [${a}], the new value has shape [${b}]`);
+  }
+}
+
+function asIds(x: Tensor | number[][], what: string): Tensor {
+  if (Array.isArray(x)) {
+    if (x.length === 0 || !Array.isArray(x[0])) throw new Error(`${what}: expected a [batch, length] array of token ids`);
+    return tensor(x, { dtype: 'int64' });
+  }
+  if (x.ndim !== 2) throw new Error(`${what}: expected shape [batch, length], got [${x.shape}]`);
+  return x.dtype === 'int64' ? x : x.to('int64');
+}

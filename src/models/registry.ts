@@ -1,0 +1,27 @@
+// config.json `model_type` → architecture. Adding an architecture = one file + one line here.
+import type { Architecture } from './architecture.js';
+import { gpt2 } from './gpt2.js';
+import { gptj } from './gptj.js';
+import { gptNeox } from './gpt_neox.js';
+import { llama, mistral } from './llama.js';
+import { qwen2 } from './qwen2.js';
+
+const REGISTRY = new Map<string, Architecture>(
+  [gpt2, gptj, gptNeox, llama, mistral, qwen2].map((a) => [a.modelType, a]),
+);
+
+export function registerArchitecture(arch: Architecture): void {
+  REGISTRY.set(arch.modelType, arch);
+}
+
+export function architectureFor(modelType: unknown, file: string): Architecture {
+  const arch = typeof modelType === 'string' ? REGISTRY.get(modelType) : undefined;
+  if (arch === undefined) {
+    throw new Error(`${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: ${[...REGISTRY.keys()].join(', ')})`);
+  }
+  return arch;
+}
+
+export function supportedModelTypes(): string[] {
+  return [...REGISTRY.keys()];
+}

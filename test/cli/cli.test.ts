@@ -1,0 +1,65 @@
+// The lmedit command as a user runs it (through tsx, the same entry point as the built bin).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FACTGPT, GOLDEN, REPO_ROOT } from '../data.js';
+
+function lmedit(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), ...args], { encoding: 'utf8', cwd: REPO_ROOT });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('logits --json matches golden/factgpt.json', () => {
+  const golden = JSON.parse(readFileSync(join(GOLDEN, 'factgpt.json'), 'utf8')).prompts[0];
+  const r = lmedit('logits', '--model', FACTGPT, '--prompt', golden.prompt, '--top', '10', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(out.inputIds, golden.input_ids);
+  assert.deepEqual(out.top.map((t: any) => t.id), golden.top10_ids);
+  assert.deepEqual(out.top.map((t: any) => t.token), golden.top10_tokens);
+  out.top.forEach((t: any, i: number) => assert.ok(Math.abs(t.logit - golden.top10_logits[i]) < 1e-4));
+  assert.ok(Math.abs(out.logsumexp - golden.last_logsumexp) < 1e-4);
+  golden.residual_norm_after_block.forEach((v: number, i: number) => assert.ok(Math.abs(out.residualNorms[i + 1] - v) < 1e-3));
+  const ids = lmedit('logits', '--model', FACTGPT, '--ids', golden.input_ids.join(','), '--json');
+  assert.deepEqual(JSON.parse(ids.stdout).top.map((t: any) => t.id), golden.top10_ids);
+  const bf16 = JSON.parse(lmedit('logits', '--model', FACTGPT, '--prompt', golden.prompt, '--dtype', 'bfloat16', '--json').stdout);
+  assert.equal(bf16.top[0].id, golden.top10_ids[0]);
+});
+
+test('generate streams the greedy continuation', () => {
+  const g = JSON.parse(readFileSync(join(GOLDEN, 'factgpt.json'), 'utf8')).greedy[1];
+  const r = lmedit('generate', '--model', FACTGPT, '--max-new-tokens', String(g.generated_ids.length), '--no-eos', g.prompt);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, g.prompt + g.generated_text + '\n');
+});
+
+test('inspect lists the hparams templates and per-layer modules', () => {
+  const r = lmedit('inspect', '--model', FACTGPT, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.equal(s.modelType, 'gpt2');
+  assert.equal(s.parameters, 17_637_632);
+  assert.equal(s.hparamsTemplates.rewrite_module_tmp, 'transformer.h.{}.mlp.c_proj');
+  assert.deepEqual(s.rewriteWeight.shape, [1024, 256]);
+  assert.ok(s.perLayerModules.includes('transformer.h.{}.mlp.c_fc'));
+  const text = lmedit('inspect', '--model', join(GOLDEN, 'tiny-llama'));
+  assert.match(text.stdout, /model\.layers\.\{\}\.mlp\.down_proj/);
+  assert.match(text.stdout, /4 heads \(2 kv/);
+});
+
+test('bad usage and bad input give clear errors and non-zero exits', () => {
+  const none = lmedit('logits', '--prompt', 'x');
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--model is required/);
+  const missing = lmedit('inspect', '--model', '/no/such/model');
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /\/no\/such\/model/);
+  const unknown = lmedit('frobnicate');
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+  const badIds = lmedit('logits', '--model', FACTGPT, '--ids', '1,x');
+  assert.equal(badIds.code, 2);
+  assert.match(badIds.stderr, /'x' is not a token id/);
+});
