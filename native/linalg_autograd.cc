@@ -17,7 +17,7 @@ static void registerLinalg(Napi::Env env, Napi::Object exports) {
     auto r = at::linalg_lstsq(a.t(0), a.t(1), a.optD(2), c10::nullopt);
     return a.ret(std::get<0>(r));
   });
-  OP("pinv", at::linalg_pinv(a.t(0), a.optD(1), c10::nullopt, a.b(2)));
+  OP("pinv", at::linalg_pinv(a.t(0), c10::optional<double>(), a.optD(1), a.b(2)));  // (A, atol, rtol, hermitian)
   OP("qr", at::linalg_qr(a.t(0), a.s(1)));
   OP("det", at::linalg_det(a.t(0)));
   OP("slogdet", at::linalg_slogdet(a.t(0)));

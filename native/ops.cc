@@ -24,17 +24,20 @@ static c10::List<c10::optional<at::Tensor>> indexList(const Args& a, size_t i) {
   if (!a.info[i].IsArray()) throw Napi::TypeError::New(a.env(), "index: expected an array of tensors or nulls");
   Napi::Array arr = a.info[i].As<Napi::Array>();
   c10::List<c10::optional<at::Tensor>> out;
+  bool anyTensor = false;
   for (uint32_t k = 0; k < arr.Length(); k++) {
     Napi::Value v = arr[k];
     if (v.IsNull() || v.IsUndefined()) {
       out.push_back(c10::nullopt);
     } else {
-      Napi::Object o = v.As<Napi::Object>();
-      if (!o.InstanceOf(TensorHandle::constructor->Value()))
+      if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(TensorHandle::constructor->Value()))
         throw Napi::TypeError::New(a.env(), "index: expected an array of tensors or nulls");
-      out.push_back(TensorHandle::Unwrap(o)->tensor(a.env()));
+      out.push_back(TensorHandle::Unwrap(v.As<Napi::Object>())->tensor(a.env()));
+      anyTensor = true;
     }
   }
+  // libtorch fails an internal assert ("please report a bug") on an index list without any tensor.
+  if (!anyTensor) throw Napi::Error::New(a.env(), "index: expected at least one index tensor (null keeps a dim whole)");
   return out;
 }
 

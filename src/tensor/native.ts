@@ -4,10 +4,10 @@
 // OMP_WAIT_POLICY=PASSIVE (spinning OpenMP workers starve OpenBLAS's threads: fp32 blocks run ~3x slower), and the
 // intra-op thread count, which libtorch sets to 1 on these VMs. LMEDIT_NUM_THREADS overrides the core count.
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 
 /** An opaque handle owning one libtorch tensor. */
 export interface NativeHandle {
@@ -19,17 +19,6 @@ export interface NativeHandle {
 export type NativeBinding = Record<string, (...args: any[]) => any> & {
   TensorHandle: new () => NativeHandle;
 };
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'lmedit') return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('lmedit: cannot find the package root (package.json) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
 
 function load(): NativeBinding {
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';

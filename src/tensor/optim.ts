@@ -9,7 +9,10 @@ export abstract class Optimizer {
   lr: number;
   readonly baseLr: number;
   protected readonly state = new Map<Tensor, Record<string, Tensor>>();
+  /** Calls to step(). */
   protected stepCount = 0;
+  /** Updates applied to each parameter: torch keeps a per-parameter `step` (a parameter without a grad does not advance). */
+  private readonly paramSteps = new Map<Tensor, number>();
 
   constructor(readonly params: Tensor[], lr: number) {
     if (!(lr >= 0)) throw new RangeError(`learning rate must be >= 0, got ${lr}`);
@@ -32,7 +35,10 @@ export abstract class Optimizer {
       for (const p of this.params) {
         tidy(() => {
           const g = p.grad;
-          if (g !== undefined) this.update(p, g, this.stateOf(p));
+          if (g === undefined) return;
+          const step = (this.paramSteps.get(p) ?? 0) + 1;
+          this.paramSteps.set(p, step);
+          this.update(p, g, this.stateOf(p), step);
         });
       }
     });
@@ -42,9 +48,11 @@ export abstract class Optimizer {
   dispose(): void {
     for (const s of this.state.values()) for (const t of Object.values(s)) t.dispose();
     this.state.clear();
+    this.paramSteps.clear();
   }
 
-  protected abstract update(p: Tensor, grad: Tensor, state: Record<string, Tensor>): void;
+  /** Updates one parameter in place; `step` counts this parameter's updates from 1. */
+  protected abstract update(p: Tensor, grad: Tensor, state: Record<string, Tensor>, step: number): void;
 
   protected buffer(state: Record<string, Tensor>, name: string, like: Tensor): Tensor {
     state[name] ??= keep(zerosLike(like));
@@ -90,7 +98,7 @@ export class Adam extends Optimizer {
   constructor(params: Tensor[], readonly opts: AdamOptions) {
     super(params, opts.lr);
   }
-  protected update(p: Tensor, grad: Tensor, state: Record<string, Tensor>): void {
+  protected update(p: Tensor, grad: Tensor, state: Record<string, Tensor>, step: number): void {
     const [b1, b2] = this.opts.betas ?? [0.9, 0.999];
     const eps = this.opts.eps ?? 1e-8;
     const wd = this.opts.weightDecay ?? (this.decoupled ? 0.01 : 0);
@@ -101,8 +109,8 @@ export class Adam extends Optimizer {
     }
     const m = this.buffer(state, 'expAvg', p).mul_(b1).add_(g, 1 - b1);
     const v = this.buffer(state, 'expAvgSq', p).mul_(b2).addcmul_(g, g, 1 - b2);
-    const bias1 = 1 - b1 ** this.stepCount;
-    const bias2 = 1 - b2 ** this.stepCount;
+    const bias1 = 1 - b1 ** step;
+    const bias2 = 1 - b2 ** step;
     const denom = v.sqrt().div_(Math.sqrt(bias2)).add_(eps);
     p.addcdiv_(m, denom, -this.lr / bias1);
   }

@@ -14,6 +14,11 @@ function operand(x: TensorOrScalar): NativeHandle | Scalar {
   return x instanceof Tensor ? x.handle : x;
 }
 
+/** Handles of an index list; anything that is neither a Tensor nor null goes through for the binding to reject. */
+function indexHandles(indices: IndexList): unknown[] {
+  return indices.map((t) => (t instanceof Tensor ? t.handle : t ?? null));
+}
+
 /** Reduction names of PyTorch losses, mapped to at::Reduction. */
 export type Reduction = 'none' | 'mean' | 'sum';
 export const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
@@ -195,7 +200,7 @@ export class Tensor {
   sqrt_(): this { native.sqrt_(this.handle); return this; }
   maskedFill_(mask: Tensor, value: number): this { native.maskedFill_(this.handle, mask.handle, value); return this; }
   indexPut_(indices: IndexList, values: Tensor, accumulate = false): this {
-    native.indexPut_(this.handle, indices.map((t) => t?.handle ?? null), values.handle, accumulate);
+    native.indexPut_(this.handle, indexHandles(indices), values.handle, accumulate);
     return this;
   }
   indexAdd_(dim: number, index: Tensor, source: Tensor, alpha = 1): this {
@@ -274,9 +279,9 @@ export class Tensor {
   /** x.select(dim, i): removes dim, keeping element i (negative counts from the end). */
   select(dim: number, index: number): Tensor { return this.wrap(native.select(this.handle, dim, index)); }
   /** Advanced indexing x[i0, i1, ...] with index tensors (null keeps a dim whole), as at::index. */
-  index(indices: IndexList): Tensor { return this.wrap(native.index(this.handle, indices.map((t) => t?.handle ?? null))); }
+  index(indices: IndexList): Tensor { return this.wrap(native.index(this.handle, indexHandles(indices))); }
   indexPut(indices: IndexList, values: Tensor, accumulate = false): Tensor {
-    return this.wrap(native.indexPut(this.handle, indices.map((t) => t?.handle ?? null), values.handle, accumulate));
+    return this.wrap(native.indexPut(this.handle, indexHandles(indices), values.handle, accumulate));
   }
   indexSelect(dim: number, index: Tensor): Tensor { return this.wrap(native.indexSelect(this.handle, dim, index.handle)); }
   gather(dim: number, index: Tensor): Tensor { return this.wrap(native.gather(this.handle, dim, index.handle)); }
