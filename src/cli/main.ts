@@ -4,11 +4,21 @@ import { UsageError } from './args.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { logitsCommand } from './commands/logits.js';
+import { statsCommand } from './commands/stats.js';
+import { editCommand } from './commands/edit.js';
+import { demoCommand } from './commands/demo.js';
+import { applyCommand } from './commands/apply.js';
+import { evalCommand } from './commands/eval.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   generate: { run: generateCommand, help: 'generate text from a prompt (streams tokens)' },
   inspect: { run: inspectCommand, help: 'architecture, size and module paths usable in hparams' },
   logits: { run: logitsCommand, help: 'last-position top-k logits and residual norms (for porting checks)' },
+  stats: { run: statsCommand, help: 'precompute second-moment statistics C = E[k kᵀ] of layers (ROME/MEMIT) into the cache' },
+  edit: { run: editCommand, help: 'edit one fact (ROME, R-ROME, MEMIT, FT-L, FT-M) and show before/after' },
+  demo: { run: demoCommand, help: 'pick a fact the model knows, edit it with ROME, show before/after, restore' },
+  apply: { run: applyCommand, help: 'apply an edit pack to the base model it was made from' },
+  eval: { run: evalCommand, help: 'edit many cases (single/batch/sequential) and measure ES/PS/NS (ROME protocol)' },
 };
 
 const USAGE = `usage: lmedit <command> [options]   (lmedit <command> --help for its options)

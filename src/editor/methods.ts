@@ -1,0 +1,29 @@
+// Method registry: alg_name → method (EasyEdit's ALG_DICT). One line per method.
+import type { EditMethod } from '../methods/types.js';
+import { rome } from '../methods/rome/index.js';
+import { memit } from '../methods/memit/index.js';
+import { ft } from '../methods/ft/index.js';
+
+const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
+  ['ROME', { method: rome }],
+  ['R-ROME', { method: rome, defaults: { enable_random_prefix_keys: true } }],
+  ['MEMIT', { method: memit }],
+  ['FT', { method: ft }],
+  ['FT-L', { method: ft, defaults: { objective_optimization: 'prompt_last' } }],
+  ['FT-M', { method: ft, defaults: { objective_optimization: 'target_new' } }],
+]);
+
+export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {
+  METHODS.set(name.toUpperCase(), { method, defaults });
+}
+
+/** The method for an alg_name (case-insensitive), with hparams defaults that distinguish variants (R-ROME). */
+export function methodFor(name: string): { method: EditMethod; defaults: Record<string, unknown> } {
+  const m = METHODS.get(name.toUpperCase());
+  if (!m) throw new Error(`unknown editing method '${name}' (available: ${[...METHODS.keys()].join(', ')})`);
+  return { method: m.method, defaults: m.defaults ?? {} };
+}
+
+export function methodNames(): string[] {
+  return [...METHODS.keys()];
+}

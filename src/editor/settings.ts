@@ -1,0 +1,54 @@
+// The three editing settings of the paper, explicit (EasyEdit's shifting `sequential_edit` semantics made into
+// options; ../shared/docs/REFERENCE.md §1.5):
+//   single      each request: edit → measure → restore
+//   batch       chunks of `batchSize` requests: edit the chunk at once → measure the chunk → restore
+//   sequential  edits accumulate (in chunks of `batchSize`, default 1); measure after each chunk ('each') or once
+//               after the last ('end')
+import type { EditRequest } from '../methods/request.js';
+import type { Editor, EditRecord } from './editor.js';
+
+export type EditMode = 'single' | 'batch' | 'sequential';
+
+export interface SettingOptions<T> {
+  mode: EditMode;
+  /** Requests per edit computation in 'batch' and 'sequential' (default 1). */
+  batchSize?: number;
+  /** 'sequential' only: measure after every chunk, or once after all edits (default 'each'). */
+  measureWhen?: 'each' | 'end';
+  /**
+   * Measures the edited model for the given requests (those of the chunk, or in sequential 'end' mode all of
+   * them). Called while the edits are applied.
+   */
+  measure: (requests: EditRequest[], records: EditRecord[]) => T[];
+  /** Called after each chunk with (done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SettingResult<T> {
+  /** One measurement per request, in request order. */
+  results: T[];
+  records: EditRecord[];
+}
+
+/** Runs the requests under a setting. The editor's model is restored to its original weights at the end. */
+export function runSetting<T>(editor: Editor, requests: EditRequest[], o: SettingOptions<T>): SettingResult<T> {
+  const size = o.mode === 'single' ? 1 : Math.max(1, o.batchSize ?? 1);
+  if (!Number.isInteger(size)) throw new Error(`batchSize must be a positive integer, got ${o.batchSize}`);
+  if (editor.activeEdits.length > 0) throw new Error('runSetting: the editor already has active edits; restore() first');
+  const results: T[] = [];
+  const records: EditRecord[] = [];
+  try {
+    for (let start = 0; start < requests.length; start += size) {
+      const chunk = requests.slice(start, start + size);
+      const recs = editor.edit(chunk);
+      records.push(...recs);
+      if (o.mode !== 'sequential' || (o.measureWhen ?? 'each') === 'each') results.push(...o.measure(chunk, recs));
+      if (o.mode !== 'sequential') editor.restore();
+      o.onProgress?.(Math.min(start + size, requests.length), requests.length);
+    }
+    if (o.mode === 'sequential' && o.measureWhen === 'end') results.push(...o.measure(requests, records));
+  } finally {
+    editor.restore();
+  }
+  return { results, records };
+}

@@ -1,0 +1,100 @@
+// Hyper-parameters: YAML files with EasyEdit's field names (hparams/<METHOD>/<model>.yaml), checked against a
+// typed schema. Errors name the file and the field: unknown fields, wrong types, layers out of range.
+import { readFileSync, existsSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { CausalLM } from '../models/index.js';
+
+export type FieldType = 'number' | 'integer' | 'boolean' | 'string' | 'integer[]' | 'number[][]' | 'string|null' | 'string[]|null';
+
+export interface FieldSpec {
+  type: FieldType;
+  /** Default when the field is absent; a field without a default is required. */
+  default?: unknown;
+  doc?: string;
+}
+
+export type Schema = Record<string, FieldSpec>;
+
+/** Fields every EasyEdit hparams file may carry that do not change the algorithm here. */
+const COMMON: Schema = {
+  alg_name: { type: 'string', default: '' },
+  model_name: { type: 'string', default: '' },
+  device: { type: 'string|null', default: null },
+  model_parallel: { type: 'boolean', default: false },
+  fp16: { type: 'boolean', default: false },
+  stats_dir: { type: 'string', default: '' },
+  max_length: { type: 'integer', default: 40 },
+  batch_size: { type: 'integer', default: 1 },
+};
+
+function check(type: FieldType, v: unknown): boolean {
+  switch (type) {
+    case 'number': return typeof v === 'number' && Number.isFinite(v);
+    case 'integer': return Number.isInteger(v);
+    case 'boolean': return typeof v === 'boolean';
+    case 'string': return typeof v === 'string';
+    case 'string|null': return v === null || typeof v === 'string' || typeof v === 'number';
+    case 'integer[]': return Array.isArray(v) && v.every((x) => Number.isInteger(x));
+    case 'number[][]': return Array.isArray(v) && v.every((x) => Array.isArray(x) && x.every((y) => typeof y === 'number'));
+    case 'string[]|null': return v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+  }
+}
+
+/** PyYAML reads `5e-1` as a string; EasyEdit converts such strings, so do we. */
+function coerce(type: FieldType, v: unknown): unknown {
+  if ((type === 'number' || type === 'integer') && typeof v === 'string' && /^[-+]?\d*\.?\d+(e[-+]?\d+)?$/i.test(v.trim())) return Number(v);
+  return v;
+}
+
+/** Validates a raw object against the schema (plus the common fields); `source` names the file in errors. */
+export function validateHparams<T>(raw: Record<string, unknown>, schema: Schema, source: string): T {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${source}: hparams must be a mapping of field: value`);
+  const full = { ...COMMON, ...schema };
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(raw)) {
+    if (!(key in full)) {
+      const near = Object.keys(full).filter((k) => k.split('_')[0] === key.split('_')[0]);
+      throw new Error(`${source}: unknown field '${key}'${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}`);
+    }
+  }
+  for (const [key, spec] of Object.entries(full)) {
+    if (!(key in raw)) {
+      if (spec.default === undefined) throw new Error(`${source}: required field '${key}' is missing${spec.doc ? ` (${spec.doc})` : ''}`);
+      out[key] = spec.default;
+      continue;
+    }
+    const v = coerce(spec.type, raw[key]);
+    if (!check(spec.type, v)) throw new Error(`${source}: field '${key}' must be ${spec.type}, got ${JSON.stringify(raw[key])}`);
+    out[key] = v;
+  }
+  return out as T;
+}
+
+/** Reads a YAML (or JSON) hparams file; '.yaml' is appended when the path has no extension, as EasyEdit does. */
+export function readHparamsFile(path: string): { raw: Record<string, unknown>; file: string } {
+  const file = existsSync(path) ? path : existsSync(`${path}.yaml`) ? `${path}.yaml` : path;
+  if (!existsSync(file)) throw new Error(`hparams file not found: ${path}`);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid YAML: ${(e as Error).message}`, { cause: e });
+  }
+  return { raw: raw as Record<string, unknown>, file };
+}
+
+/** Checks that layer indices and module templates fit the model; errors name the source. */
+export function checkAgainstModel(model: CausalLM, source: string, layers: number[], templates: Record<string, string>): void {
+  const n = model.dims.numLayers;
+  for (const l of layers) {
+    if (l < 0 || l >= n) throw new Error(`${source}: layer ${l} is out of range (the model has ${n} layers: 0..${n - 1})`);
+  }
+  const known = new Set(model.modulePaths());
+  for (const [field, tmpl] of Object.entries(templates)) {
+    const path = tmpl.replace('{}', String(layers[0] ?? 0));
+    if (!known.has(path) && !model.params.has(`${path}.weight`)) {
+      throw new Error(`${source}: ${field} '${tmpl}' does not name a module of this ${model.modelType} model ` +
+        `(expected e.g. '${model.templates.rewriteModule}'; see \`lmedit inspect\`)`);
+    }
+  }
+}
