@@ -1,0 +1,14 @@
+// The examples in examples/ stay runnable and print what their comments promise.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { FACTGPT, REPO_ROOT } from './data.js';
+
+test('examples/factgpt-trace.ts answers the question and traces the MLP', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'examples/factgpt-trace.ts'), FACTGPT], { encoding: 'utf8', cwd: REPO_ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /The mother tongue of Danielle Darrieux is → French/);
+  assert.match(r.stdout, /layer 2 MLP at "ux": key norm 3.25\d \(\d+ of 1024 units > 0\.1\), value norm \d+\.\d+/);
+  assert.match(r.stdout, /next token: " French"/);
+});
