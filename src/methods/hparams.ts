@@ -27,6 +27,41 @@ const COMMON: Schema = {
   batch_size: { type: 'integer', default: 1 },
 };
 
+export interface ModuleTemplateHparams {
+  rewrite_module_tmp: string;
+  layer_module_tmp: string;
+  mlp_module_tmp: string;
+  attn_module_tmp: string;
+  ln_f_module: string;
+  lm_head_module: string;
+}
+
+export interface StatsHparams {
+  /** Use C⁻¹k (ROME) / λC (MEMIT); false drops the statistics (EasyEdit's ROME YAML default). */
+  mom2_adjustment: boolean;
+  mom2_dataset: string;
+  mom2_n_samples: number;
+  mom2_dtype: string;
+}
+
+/** Module templates of EasyEdit's hparams files ({} = layer index); only rewrite_module_tmp is always needed. */
+export const MODULE_TEMPLATE_FIELDS: Schema = {
+  rewrite_module_tmp: { type: 'string' },
+  layer_module_tmp: { type: 'string', default: '' },
+  mlp_module_tmp: { type: 'string', default: '' },
+  attn_module_tmp: { type: 'string', default: '' },
+  ln_f_module: { type: 'string', default: '' },
+  lm_head_module: { type: 'string', default: '' },
+};
+
+/** Where the second-moment statistics come from (recorded; the corpus itself is given at run time). */
+export const STATS_FIELDS: Schema = {
+  mom2_adjustment: { type: 'boolean', default: true },
+  mom2_dataset: { type: 'string', default: 'wikitext-2' },
+  mom2_n_samples: { type: 'integer', default: 100000 },
+  mom2_dtype: { type: 'string', default: 'float32' },
+};
+
 function check(type: FieldType, v: unknown): boolean {
   switch (type) {
     case 'number': return typeof v === 'number' && Number.isFinite(v);

@@ -8,11 +8,11 @@
 import { Adam, cat, crossEntropy, tensor, tidy, keep, noGrad, type Tensor } from '../../tensor/index.js';
 import type { CausalLM } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
-import { checkAgainstModel, type Schema } from '../hparams.js';
+import { checkAgainstModel, MODULE_TEMPLATE_FIELDS, type ModuleTemplateHparams, type Schema } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
 import type { EditMethod, LossStep, MethodResult, WeightDelta } from '../types.js';
 
-export interface FtHparams {
+export interface FtHparams extends ModuleTemplateHparams {
   layers: number[];
   num_steps: number;
   batch_size: number;
@@ -22,12 +22,6 @@ export interface FtHparams {
   /** L∞ radius around the original weights; a negative value disables the constraint. */
   norm_constraint: number;
   objective_optimization: 'prompt_last' | 'target_new';
-  rewrite_module_tmp: string;
-  layer_module_tmp: string;
-  mlp_module_tmp: string;
-  attn_module_tmp: string;
-  ln_f_module: string;
-  lm_head_module: string;
 }
 
 export const FT_SCHEMA: Schema = {
@@ -38,12 +32,7 @@ export const FT_SCHEMA: Schema = {
   kl_factor: { type: 'number', default: 0 },
   norm_constraint: { type: 'number', default: 5e-4 },
   objective_optimization: { type: 'string', default: 'prompt_last' },
-  rewrite_module_tmp: { type: 'string' },
-  layer_module_tmp: { type: 'string', default: '' },
-  mlp_module_tmp: { type: 'string', default: '' },
-  attn_module_tmp: { type: 'string', default: '' },
-  ln_f_module: { type: 'string', default: '' },
-  lm_head_module: { type: 'string', default: '' },
+  ...MODULE_TEMPLATE_FIELDS,
 };
 
 /** Loss of one batch of requests under the chosen objective (a scalar tensor). */

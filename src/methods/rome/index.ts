@@ -60,7 +60,7 @@ function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams,
     let statsKey: string | null = null;
     const out = tidy(() => {
       // key (compute_u): template-averaged input of the rewrite module at the subject
-      const { keys, outputs } = keysAtSubject(model, tok, request, templates, rewriteModule, h.fact_token as any, h.enable_random_prefix_keys);
+      const { keys, outputs } = keysAtSubject(model, tok, request, templates, rewriteModule, h.fact_token, h.enable_random_prefix_keys);
       const kStar = keys.mean(0);
       let inverse;
       if (h.mom2_adjustment) {
@@ -73,7 +73,7 @@ function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams,
       // value (compute_v)
       const v = optimizeValue(model, tok, request, {
         editModule: h.mlp_module_tmp.replace('{}', String(layer)),
-        templates, factToken: h.fact_token as any, numSteps: h.v_num_grad_steps, lr: h.v_lr,
+        templates, factToken: h.fact_token, numSteps: h.v_num_grad_steps, lr: h.v_lr,
         weightDecay: h.v_weight_decay, clampNormFactor: h.clamp_norm_factor, klFactor: h.kl_factor, lossLayer: h.v_loss_layer,
       });
       // the (key, output) pair the update is solved for
@@ -85,7 +85,7 @@ function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams,
         currentOutput = outputs!.mean(0);
         target = v.target;
       } else {
-        const bare = subjectPositions(tok, request, ['{}'], h.fact_token as any);
+        const bare = subjectPositions(tok, request, ['{}'], h.fact_token);
         const r = representationsAt(model, rewriteModule, bare, { input: true, output: true });
         key = r.input!.select(0, 0);
         currentOutput = r.output!.select(0, 0);
