@@ -18,12 +18,15 @@ const GPT2_SMALL = {
   activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, eos_token_id: 50256, bos_token_id: 50256, tie_word_embeddings: true,
 };
 
-/** Writes a randomly initialised GPT-2-small checkpoint (N(0, 0.02) weights, unit LayerNorm gains). */
-function writeRandomGpt2(dir: string): void {
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(GPT2_SMALL));
-  const d = 768;
+/** GPT-2 XL's shape (1.56B parameters, 6.2 GB in fp32). */
+const GPT2_XL = { ...GPT2_SMALL, n_embd: 1600, n_layer: 48, n_head: 25 };
+
+/** Writes a randomly initialised GPT-2 checkpoint (N(0, 0.02) weights, unit LayerNorm gains). */
+function writeRandomGpt2(dir: string, config: typeof GPT2_SMALL = GPT2_SMALL): void {
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const d = config.n_embd;
   const shapes: [string, number[]][] = [['transformer.wte.weight', [50257, d]], ['transformer.wpe.weight', [1024, d]]];
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < config.n_layer; i++) {
     const h = `transformer.h.${i}`;
     shapes.push([`${h}.ln_1.weight`, [d]], [`${h}.ln_1.bias`, [d]], [`${h}.attn.c_attn.weight`, [d, 3 * d]], [`${h}.attn.c_attn.bias`, [3 * d]],
       [`${h}.attn.c_proj.weight`, [d, d]], [`${h}.attn.c_proj.bias`, [d]], [`${h}.ln_2.weight`, [d]], [`${h}.ln_2.bias`, [d]],
@@ -76,6 +79,7 @@ export const modelsSuite: BenchSuite = {
   benchmarks: [
     ...DTYPES.flatMap((d) => [`forward_factgpt_${d}`, `forward_gpt2_small_${d}`]),
     'generate_factgpt_float32', 'generate_gpt2_small_float32', 'load_gpt2_small_seconds', 'load_gpt2_small_peak_rss',
+    'load_gpt2_xl (only with LMEDIT_BENCH_XL=1: writes a 6.2 GB checkpoint to the temp dir)',
   ],
   run(ctx: BenchContext): void {
     const dir = mkdtempSync(join(tmpdir(), 'lmedit-bench-gpt2-'));
@@ -115,5 +119,22 @@ export const modelsSuite: BenchSuite = {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    if (process.env.LMEDIT_BENCH_XL === '1' && ctx.selected('load_gpt2_xl')) loadGpt2Xl(ctx);
   },
 };
+
+/** A GPT-2-XL-sized (6.2 GB fp32) checkpoint loads on this 24 GiB machine with one copy of the weights in memory. */
+function loadGpt2Xl(ctx: BenchContext): void {
+  const dir = mkdtempSync(join(tmpdir(), 'lmedit-bench-gpt2xl-'));
+  try {
+    ctx.report.progress('writing a random GPT-2-XL-sized checkpoint (6.2 GB)');
+    writeRandomGpt2(dir, GPT2_XL);
+    const bytes = statSync(join(dir, 'model.safetensors')).size;
+    const r = loadInFreshProcess(dir);
+    ctx.report.value('load_gpt2_xl_seconds', r.seconds, 's', `${(bytes / 1e9).toFixed(2)} GB F32 safetensors, fresh process`);
+    ctx.report.value('load_gpt2_xl_peak_rss', r.peakMB, 'MB', `process peak; ${r.baselineMB.toFixed(0)} MB resident before loading`);
+    ctx.report.check('load_gpt2_xl_rss_over_file', ((r.peakMB - r.baselineMB) * 1048576) / bytes, 'ratio', { op: '<=', value: 1.3 }, 'one copy of the weights');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
