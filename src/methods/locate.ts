@@ -1,7 +1,7 @@
 // Where a fact is looked up: the subject's token positions in a prompt, and the representations of a module at
 // those positions (kmeng01/rome repr_tools.py: get_words_idxs_in_templates, get_reprs_at_word_tokens).
 import { cat, noGrad, tensor, tidy, type Tensor } from '../tensor/index.js';
-import type { CausalLM } from '../models/index.js';
+import { padBatch, type CausalLM } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 
 export type FactToken = 'subject_last' | 'subject_first' | 'subject_first_after_last' | 'last';
@@ -57,9 +57,7 @@ export function representationsAt(
   for (let s = 0; s < items.length; s += batchSize) {
     const chunk = items.slice(s, s + batchSize);
     const r = tidy(() => noGrad(() => {
-      const width = Math.max(...chunk.map((c) => c.ids.length));
-      const ids = chunk.map((c) => [...c.ids, ...new Array(width - c.ids.length).fill(0)]);
-      const mask = chunk.map((c) => [...new Array(c.ids.length).fill(1), ...new Array(width - c.ids.length).fill(0)]);
+      const { ids, mask } = padBatch(chunk.map((c) => c.ids));
       const { traces } = model.forward({
         inputIds: ids, attentionMask: mask, logits: 'none',
         trace: [{ module, retainInput: opts.input ?? false, retainOutput: opts.output ?? false }],

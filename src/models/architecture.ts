@@ -60,6 +60,8 @@ export interface ArchitectureOutput {
 
 export interface Architecture<C = any> {
   modelType: string;
+  /** Positions are a learned table (GPT-2): sequences beyond dims.maxPositions cannot be embedded. */
+  learnedPositions?: boolean;
   /** Validates config.json fields and derives the typed config. */
   parseConfig(raw: Record<string, any>, file: string): C;
   dims(c: C): ModelDims;

@@ -4,6 +4,7 @@ import {
   Generator, full, keep, multinomial, noGrad, tidy, type Tensor,
 } from '../tensor/index.js';
 import type { CausalLM, KVCache } from './model.js';
+import { padBatch } from './batch.js';
 
 export interface GenerateOptions {
   /** Tokens to generate per prompt (default 20). */
@@ -33,9 +34,7 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   const sampling = opts.doSample ?? (opts.temperature !== undefined || opts.topK !== undefined || opts.topP !== undefined);
   const generator = opts.generator ?? (sampling ? new Generator(opts.seed ?? 0) : undefined);
   const eos = opts.eosTokenId === undefined ? defaultEos(model) : opts.eosTokenId;
-  const width = Math.max(...prompts.map((p) => p.length));
-  const rows = prompts.map((p) => [...new Array(width - p.length).fill(0), ...p]);
-  const mask = prompts.map((p) => [...new Array(width - p.length).fill(0), ...new Array(p.length).fill(1)]);
+  const { ids: rows, mask } = padBatch(prompts, 'left');
   const out: number[][] = prompts.map(() => []);
   const done = prompts.map(() => false);
   let past: KVCache | undefined;

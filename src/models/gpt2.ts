@@ -29,6 +29,7 @@ const ACTIVATIONS: Record<string, 'tanh' | 'none'> = { gelu_new: 'tanh', gelu_py
 
 export const gpt2: Architecture<GPT2Config> = {
   modelType: 'gpt2',
+  learnedPositions: true,
 
   parseConfig(raw, file) {
     const d = configInt(raw, 'n_embd', file);

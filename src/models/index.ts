@@ -4,6 +4,7 @@ export { loadModel, type LoadOptions } from './load.js';
 export { saveModel, type SaveOptions } from './save.js';
 export { generate, generateText, type GenerateOptions } from './generate.js';
 export { scoreContinuations, nextTokenLogprobs, type ScoreRequest, type ScoreResult } from './score.js';
+export { padBatch, type PaddedBatch } from './batch.js';
 export { Hooks, addAt, replaceAt, gatherAt, type TraceSpec, type Retained, type Positions } from './trace.js';
 export { architectureFor, registerArchitecture, supportedModelTypes } from './registry.js';
 export type { Architecture, ModelDims, ModuleTemplates } from './architecture.js';

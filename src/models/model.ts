@@ -127,7 +127,7 @@ export class CausalLM<C = any> {
     if (mask !== undefined && (mask.shape[0] !== batch || mask.shape[1] !== pastLen + queryLen)) {
       throw new Error(`attentionMask has shape [${mask.shape}], expected [${batch}, ${pastLen + queryLen}] (past ${pastLen} + new ${queryLen})`);
     }
-    if (pastLen + queryLen > this.dims.maxPositions && this.modelType === 'gpt2') {
+    if (this.arch.learnedPositions && pastLen + queryLen > this.dims.maxPositions) {
       throw new Error(`sequence of ${pastLen + queryLen} tokens exceeds the model's ${this.dims.maxPositions} positions`);
     }
     const positionIds = input.positionIds ?? positionIdsFor(mask, batch, queryLen, pastLen);

@@ -2,6 +2,7 @@
 // probability comparison, EasyEdit's token accuracy, multiple-choice log-likelihood) is built on this.
 import { noGrad, tensor, tidy, type Tensor } from '../tensor/index.js';
 import type { CausalLM } from './model.js';
+import { padBatch } from './batch.js';
 
 export interface ScoreRequest {
   /** Prompt token ids (no padding). */
@@ -43,9 +44,7 @@ function scoreBatch(model: CausalLM, batch: ScoreRequest[]): ScoreResult[] {
   });
   return tidy(() => noGrad(() => {
     const seqs = batch.map((r) => [...r.prompt, ...r.continuation]);
-    const width = Math.max(...seqs.map((s) => s.length));
-    const ids = seqs.map((s) => [...s, ...new Array(width - s.length).fill(0)]);
-    const mask = seqs.map((s) => [...new Array(s.length).fill(1), ...new Array(width - s.length).fill(0)]);
+    const { ids, mask } = padBatch(seqs);
     const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, logits: 'none' });
     // positions whose next-token distribution predicts a continuation token
     const rows: number[] = [];
@@ -76,9 +75,7 @@ function scoreBatch(model: CausalLM, batch: ScoreRequest[]): ScoreResult[] {
 /** Log-probabilities of the whole vocabulary at the last position of each prompt: [B, V] float32. */
 export function nextTokenLogprobs(model: CausalLM, prompts: number[][]): Tensor {
   return tidy(() => noGrad(() => {
-    const width = Math.max(...prompts.map((p) => p.length));
-    const ids = prompts.map((p) => [...new Array(width - p.length).fill(0), ...p]);
-    const mask = prompts.map((p) => [...new Array(width - p.length).fill(0), ...new Array(p.length).fill(1)]);
+    const { ids, mask } = padBatch(prompts, 'left');
     const { logits } = model.forward({ inputIds: ids, attentionMask: mask, logits: 'last' });
     return logits!.to('float32').logSoftmax(-1);
   }));

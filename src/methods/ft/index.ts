@@ -6,7 +6,7 @@
 // weights are clamped to an L∞ ball of radius norm_constraint around the originals. A batch whose loss is below
 // 1e-2 takes no step; training stops early when an epoch's mean loss is below 1e-2. The model is left unchanged.
 import { Adam, cat, crossEntropy, tensor, tidy, keep, noGrad, type Tensor } from '../../tensor/index.js';
-import type { CausalLM } from '../../models/index.js';
+import { padBatch, type CausalLM } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import { checkAgainstModel, MODULE_TEMPLATE_FIELDS, type ModuleTemplateHparams, type Schema } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
@@ -40,9 +40,7 @@ function batchLoss(model: CausalLM, tok: Tokenizer, batch: NormalizedRequest[], 
   const prompts = batch.map((r) => tok.encode(r.text));
   const targets = batch.map((r) => tok.encode(r.targetNew));
   if (objective === 'prompt_last') {
-    const width = Math.max(...prompts.map((p) => p.length));
-    const ids = prompts.map((p) => [...p, ...new Array(width - p.length).fill(0)]);
-    const mask = prompts.map((p) => [...new Array(p.length).fill(1), ...new Array(width - p.length).fill(0)]);
+    const { ids, mask } = padBatch(prompts);
     const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, logits: 'none' });
     const last = hidden.index([tensor(batch.map((_, i) => i), { dtype: 'int64' }), tensor(prompts.map((p) => p.length - 1), { dtype: 'int64' })]);
     const logp = model.logitsFrom(last).logSoftmax(-1); // [B, V]
@@ -51,9 +49,7 @@ function batchLoss(model: CausalLM, tok: Tokenizer, batch: NormalizedRequest[], 
   }
   // target_new: teacher-forced cross-entropy on the target tokens only
   const seqs = prompts.map((p, i) => [...p, ...targets[i]]);
-  const width = Math.max(...seqs.map((s) => s.length));
-  const ids = seqs.map((s) => [...s, ...new Array(width - s.length).fill(0)]);
-  const mask = seqs.map((s) => [...new Array(s.length).fill(1), ...new Array(width - s.length).fill(0)]);
+  const { ids, mask } = padBatch(seqs);
   const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, logits: 'none' });
   const losses = batch.map((_, i) => {
     const from = prompts[i].length - 1;

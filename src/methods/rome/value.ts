@@ -6,7 +6,7 @@
 // Adam on δ, projected to ‖δ‖ ≤ clamp_norm_factor · ‖h₀‖ after each step; stops at loss < 5e-2 or after
 // num_steps forward passes (the last pass takes no step). v* = h₀ + δ, h₀ = the output at the first prompt.
 import { Adam, autograd, cat, klDiv, noGrad, tensor, tidy, keep, zeros, type Tensor } from '../../tensor/index.js';
-import { addAt, type CausalLM } from '../../models/index.js';
+import { addAt, padBatch, type CausalLM } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import type { NormalizedRequest } from '../request.js';
 import type { LossStep } from '../types.js';
@@ -50,7 +50,6 @@ function buildBatch(tok: Tokenizer, request: NormalizedRequest, o: ValueOptions)
   const prompts = [...o.templates.map((t) => t.replace('{}', request.template) + targetPrefix), ...KL_PROMPTS];
   const ids = prompts.map((p) => tok.encode(p.replace('{}', request.subject)));
   const lookupIndices = prompts.map((p) => lookupIndex(tok, p, request.subject, o.factToken));
-  const width = Math.max(...ids.map((x) => x.length));
   const nRewrite = o.templates.length;
   // targets sit on the last len(target) positions of each rewriting prompt; logits there predict them
   const rows: number[] = [];
@@ -64,11 +63,12 @@ function buildBatch(tok: Tokenizer, request: NormalizedRequest, o: ValueOptions)
       labels.push(t);
     });
   }
+  const padded = padBatch(ids);
   return {
     targetIds,
     lookupIndices,
-    inputIds: ids.map((x) => [...x, ...new Array(width - x.length).fill(0)]),
-    mask: ids.map((x) => [...new Array(x.length).fill(1), ...new Array(width - x.length).fill(0)]),
+    inputIds: padded.ids,
+    mask: padded.mask,
     rows, cols, labels, nRewrite,
   };
 }
