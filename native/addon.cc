@@ -18,6 +18,8 @@ namespace lmedit {
 
 std::atomic<int64_t> Counters::liveTensors{0};
 std::atomic<int64_t> Counters::liveBytes{0};
+std::atomic<int64_t> Counters::allocatedBytes{0};
+std::atomic<int64_t> Counters::peakAllocatedBytes{0};
 Napi::FunctionReference* TensorHandle::constructor = nullptr;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -53,11 +55,14 @@ static void releaseJsReference(Napi::Reference<Napi::Value>* ref) {
 // same size. With Node's small long-lived allocations landing between the blocks, the heap grew by every freed
 // intermediate (RSS +5 GB over a 2,000-step tidy() loop of 256x256 tensors, test/tensor/memory.test.ts).
 // malloc(n + 64), aligned by hand, lets a freed block serve the next request of its size; the 64-byte alignment
-// libtorch's kernels expect is kept, and the block's start is stored just before the data for free().
+// libtorch's kernels expect is kept, and the block's start and size are stored just before the data (malloc's
+// 16-byte alignment leaves at least two words there) for free() and the allocated-bytes counters.
 struct ReusableCpuAllocator final : at::Allocator {
   static constexpr uintptr_t kAlignment = 64;
   static void release(void* data) {
-    if (data != nullptr) std::free(static_cast<void**>(data)[-1]);
+    if (data == nullptr) return;
+    Counters::allocatedBytes -= static_cast<int64_t>(reinterpret_cast<uintptr_t>(static_cast<void**>(data)[-2]));
+    std::free(static_cast<void**>(data)[-1]);
   }
   at::DataPtr allocate(size_t nbytes) const override {
     if (nbytes == 0) return {nullptr, nullptr, &release, at::Device(at::kCPU)};
@@ -65,6 +70,11 @@ struct ReusableCpuAllocator final : at::Allocator {
     TORCH_CHECK(base != nullptr, "CPU allocator: can't allocate memory: you tried to allocate ", nbytes, " bytes");
     void* data = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(base) + kAlignment) & ~(kAlignment - 1));
     static_cast<void**>(data)[-1] = base;
+    static_cast<void**>(data)[-2] = reinterpret_cast<void*>(static_cast<uintptr_t>(nbytes));
+    const int64_t now = Counters::allocatedBytes += static_cast<int64_t>(nbytes);
+    int64_t peak = Counters::peakAllocatedBytes.load();
+    while (now > peak && !Counters::peakAllocatedBytes.compare_exchange_weak(peak, now)) {
+    }
     return {data, data, &release, at::Device(at::kCPU)};
   }
   at::DeleterFnPtr raw_deleter() const override { return &release; }
@@ -409,8 +419,11 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
     Napi::Object o = Napi::Object::New(a.env());
     o.Set("tensors", Napi::Number::New(a.env(), static_cast<double>(Counters::liveTensors.load())));
     o.Set("bytes", Napi::Number::New(a.env(), static_cast<double>(Counters::liveBytes.load())));
+    o.Set("allocatedBytes", Napi::Number::New(a.env(), static_cast<double>(Counters::allocatedBytes.load())));
+    o.Set("peakAllocatedBytes", Napi::Number::New(a.env(), static_cast<double>(Counters::peakAllocatedBytes.load())));
     return o;
   });
+  DEF("resetPeakMemory", Counters::peakAllocatedBytes = Counters::allocatedBytes.load(); return a.undef(););
   DEF("setNumThreads", at::set_num_threads(static_cast<int>(a.i64(0))); return a.undef(););
   DEF("getNumThreads", return a.ret(static_cast<double>(at::get_num_threads())););
   DEF("cudaIsAvailable", return a.ret(at::hasCUDA()););

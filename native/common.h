@@ -18,6 +18,10 @@ namespace lmedit {
 struct Counters {
   static std::atomic<int64_t> liveTensors;
   static std::atomic<int64_t> liveBytes;
+  // CPU tensor storage held by libtorch (all tensors, including autograd's saved ones and op intermediates), and its
+  // high-water mark since the last resetPeakMemory().
+  static std::atomic<int64_t> allocatedBytes;
+  static std::atomic<int64_t> peakAllocatedBytes;
 };
 
 // A JS object that owns one at::Tensor. dispose() frees it at once; otherwise the GC finalizer does.

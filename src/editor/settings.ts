@@ -20,6 +20,8 @@ export interface SettingOptions<T> {
    * them). Called while the edits are applied.
    */
   measure: (requests: EditRequest[], records: EditRecord[]) => T[];
+  /** 'sequential' only: called after each chunk with every request edited so far (e.g. to measure a curve). */
+  afterChunk?: (requestsSoFar: EditRequest[], records: EditRecord[]) => void;
   /** Called after each chunk with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -32,23 +34,47 @@ export interface SettingResult<T> {
 
 /** Runs the requests under a setting. The editor's model is restored to its original weights at the end. */
 export function runSetting<T>(editor: Editor, requests: EditRequest[], o: SettingOptions<T>): SettingResult<T> {
+  const state: SettingResult<T> = { results: [], records: [] };
+  for (const _ of settingSteps(editor, requests, o, state));
+  return state;
+}
+
+/**
+ * The same, yielding to the event loop after every chunk so that signal handlers and timers run; stops early (model
+ * restored, results so far returned, `stopped` true) once `signal` is aborted.
+ */
+export async function runSettingAsync<T>(editor: Editor, requests: EditRequest[], o: SettingOptions<T> & { signal?: AbortSignal }): Promise<SettingResult<T> & { stopped: boolean }> {
+  const state: SettingResult<T> = { results: [], records: [] };
+  const steps = settingSteps(editor, requests, o, state);
+  while (!steps.next().done) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (o.signal?.aborted) {
+      steps.return(undefined); // runs the generator's finally: the model is restored
+      return { ...state, stopped: true };
+    }
+  }
+  return { ...state, stopped: false };
+}
+
+function* settingSteps<T>(editor: Editor, requests: EditRequest[], o: SettingOptions<T>, state: SettingResult<T>): Generator<number, void, undefined> {
   const size = o.mode === 'single' ? 1 : Math.max(1, o.batchSize ?? 1);
   if (!Number.isInteger(size)) throw new Error(`batchSize must be a positive integer, got ${o.batchSize}`);
   if (editor.activeEdits.length > 0) throw new Error('runSetting: the editor already has active edits; restore() first');
-  const results: T[] = [];
-  const records: EditRecord[] = [];
+  const { results, records } = state;
   try {
     for (let start = 0; start < requests.length; start += size) {
       const chunk = requests.slice(start, start + size);
       const recs = editor.edit(chunk);
       records.push(...recs);
       if (o.mode !== 'sequential' || (o.measureWhen ?? 'each') === 'each') results.push(...o.measure(chunk, recs));
+      const done = Math.min(start + size, requests.length);
+      if (o.mode === 'sequential') o.afterChunk?.(requests.slice(0, done), records);
       if (o.mode !== 'sequential') editor.restore();
-      o.onProgress?.(Math.min(start + size, requests.length), requests.length);
+      o.onProgress?.(done, requests.length);
+      yield done;
     }
     if (o.mode === 'sequential' && o.measureWhen === 'end') results.push(...o.measure(requests, records));
   } finally {
     editor.restore();
   }
-  return { results, records };
 }

@@ -1,95 +1,74 @@
 // The ROME/MEMIT CounterFact protocol (kmeng01/rome experiments/py/eval_utils_counterfact.py): for a prompt p and
-// candidates, score(p, c) = mean over the tokens of " c" of −log P(token | p, previous tokens). A case succeeds when
-// the new target scores better than the true one:
-//   efficacy (ES)      on the edit prompt:         score_new < score_true
-//   paraphrase (PS)    on the rephrase prompt:     score_new < score_true
-//   neighbourhood (NS) on the locality prompt:     its own answer still beats the new target
-// magnitudes: EM/PM = P_new − P_true (P = exp(−score)), NM = P_true − P_new on the neighbour.
-import { scoreContinuations, type CausalLM } from '../models/index.js';
-import type { Tokenizer } from '../io/tokenizer.js';
-import { withLeadingSpace } from '../methods/request.js';
-import type { EditCase } from './cases.js';
+// candidates, score(p, c) = mean over the tokens of " c" of −log P(token | p, previous tokens). A probe succeeds
+// when its primary answer scores better than its comparison (measure.ts):
+//   efficacy (ES)      edit prompt:          the new target beats the true answer
+//   paraphrase (PS)    rephrase prompts:     the same
+//   neighbourhood (NS) neighborhood prompts: their own answer still beats the new target
+//   locality.<key>, portability.<key>: the same comparison on every other named probe list (portability only where
+//   the data gives the answer before the edit)
+// magnitudes EM/PM/NM = P_primary − P_comparison (P = exp(−score)). Per case: mean over its prompts; summary: mean
+// over cases ×100; S = harmonic mean of ES, PS, NS.
+import { NEIGHBORHOOD } from './cases.js';
+import { mean, meanNll, type CaseScores, type ProbeScore } from './measure.js';
+import type { CaseMetrics, Protocol } from './protocol.js';
 
 export const ROME_PROTOCOL = 'rome-counterfact-prob';
 
-export interface ProbeScores {
-  /** mean NLL of the new target */
-  newNll: number;
-  /** mean NLL of the reference answer (the true answer, or the neighbour's own answer) */
-  trueNll: number;
+function success(probes: ProbeScore[] | undefined): number | undefined {
+  return mean((probes ?? []).map((p) => (p.comparison ? Number(meanNll(p.primary) < meanNll(p.comparison)) : undefined)));
 }
 
-export interface RomeCaseScores {
-  prompt: ProbeScores;
-  rephrase?: ProbeScores;
-  neighbour?: ProbeScores;
-  portability: Record<string, ProbeScores>;
+function magnitude(probes: ProbeScore[] | undefined): number | undefined {
+  return mean((probes ?? []).map((p) => (p.comparison ? Math.exp(-meanNll(p.primary)) - Math.exp(-meanNll(p.comparison)) : undefined)));
 }
 
-/** Scores all probes of the cases in one batched pass. */
-export function scoreCases(model: CausalLM, tok: Tokenizer, cases: EditCase[]): RomeCaseScores[] {
-  const reqs: { prompt: number[]; continuation: number[] }[] = [];
-  const pair = (prompt: string, newAnswer: string, trueAnswer: string): [number, number] => {
-    const p = tok.encode(prompt);
-    reqs.push({ prompt: p, continuation: tok.encode(withLeadingSpace(newAnswer)) });
-    reqs.push({ prompt: p, continuation: tok.encode(withLeadingSpace(trueAnswer)) });
-    return [reqs.length - 2, reqs.length - 1];
+export function romeCaseMetrics(s: CaseScores): CaseMetrics {
+  const m: CaseMetrics = {
+    ES: success(s.rewrite), PS: success(s.rephrase), NS: success(s.locality[NEIGHBORHOOD]),
+    EM: magnitude(s.rewrite), PM: magnitude(s.rephrase), NM: magnitude(s.locality[NEIGHBORHOOD]),
   };
-  const plan = cases.map((c) => {
-    const r = c.request;
-    const text = r.prompt.includes('{}') ? r.prompt.replace('{}', r.subject) : r.prompt;
-    return {
-      prompt: pair(text, r.targetNew, r.groundTruth!),
-      rephrase: c.rephrase ? pair(c.rephrase, r.targetNew, r.groundTruth!) : undefined,
-      neighbour: c.locality ? pair(c.locality.prompt, r.targetNew, c.locality.groundTruth) : undefined,
-      portability: Object.fromEntries(Object.entries(c.portability).map(([k, p]) => [k, pair(p.prompt, p.groundTruth, p.groundTruthBefore ?? r.groundTruth!)])),
-    };
-  });
-  const s = scoreContinuations(model, reqs);
-  const get = (ix: [number, number] | undefined): ProbeScores | undefined =>
-    ix ? { newNll: -s[ix[0]].mean, trueNll: -s[ix[1]].mean } : undefined;
-  return plan.map((p) => ({
-    prompt: get(p.prompt)!,
-    rephrase: get(p.rephrase),
-    neighbour: get(p.neighbour),
-    portability: Object.fromEntries(Object.entries(p.portability).map(([k, ix]) => [k, get(ix)!])),
-  }));
+  for (const [k, l] of Object.entries(s.locality)) if (k !== NEIGHBORHOOD) m[`locality.${k}`] = success(l);
+  for (const [k, l] of Object.entries(s.portability)) m[`portability.${k}`] = success(l);
+  return m;
 }
 
-export interface RomeCaseMetrics {
-  efficacy: boolean;
-  efficacyMagnitude: number;
-  paraphrase?: boolean;
-  paraphraseMagnitude?: number;
-  neighbourhood?: boolean;
-  neighbourhoodMagnitude?: number;
+/** Harmonic mean of the given percentages (0 when any is 0; undefined parts are left out). */
+export function harmonicMean(xs: (number | undefined)[]): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined && !Number.isNaN(x));
+  if (v.length === 0) return undefined;
+  return v.every((x) => x > 0) ? v.length / v.reduce((a, x) => a + 1 / x, 0) : 0;
 }
 
-export function caseMetrics(s: RomeCaseScores): RomeCaseMetrics {
-  const mag = (p: ProbeScores) => Math.exp(-p.newNll) - Math.exp(-p.trueNll);
-  return {
-    efficacy: s.prompt.newNll < s.prompt.trueNll,
-    efficacyMagnitude: mag(s.prompt),
-    paraphrase: s.rephrase ? s.rephrase.newNll < s.rephrase.trueNll : undefined,
-    paraphraseMagnitude: s.rephrase ? mag(s.rephrase) : undefined,
-    neighbourhood: s.neighbour ? s.neighbour.trueNll < s.neighbour.newNll : undefined,
-    neighbourhoodMagnitude: s.neighbour ? -mag(s.neighbour) : undefined,
-  };
-}
+export const romeProtocol: Protocol = {
+  tag: ROME_PROTOCOL,
+  description: 'ROME/MEMIT CounterFact: new target vs true answer by mean token NLL (ES/PS/NS), magnitudes EM/PM/NM, S',
+  caseMetrics: (_pre, post) => romeCaseMetrics(post),
+  derived: (s) => ({ S: harmonicMean([s.ES, s.PS, s.NS]) }),
+};
 
-/** Means (×100) over cases of each metric that is defined; S = harmonic mean of ES, PS, NS. */
-export function summarize(ms: RomeCaseMetrics[]): Record<string, number> {
-  const mean = (xs: (number | boolean | undefined)[]) => {
-    const v = xs.filter((x) => x !== undefined).map(Number);
-    return v.length ? (100 * v.reduce((a, b) => a + b, 0)) / v.length : NaN;
-  };
-  const es = mean(ms.map((m) => m.efficacy));
-  const ps = mean(ms.map((m) => m.paraphrase));
-  const ns = mean(ms.map((m) => m.neighbourhood));
-  const parts = [es, ps, ns].filter((x) => !Number.isNaN(x));
-  const score = parts.length && parts.every((x) => x > 0) ? parts.length / parts.reduce((a, x) => a + 1 / x, 0) : 0;
-  return {
-    n: ms.length, ES: es, PS: ps, NS: ns, S: score,
-    EM: mean(ms.map((m) => m.efficacyMagnitude)), PM: mean(ms.map((m) => m.paraphraseMagnitude)), NM: mean(ms.map((m) => m.neighbourhoodMagnitude)),
-  };
-}
+export const FIRST_TOKEN_PROTOCOL = 'rome-first-token';
+
+const firstToken = (probes: ProbeScore[] | undefined) =>
+  mean((probes ?? []).map((p) => (p.comparison ? Number(p.primary.logprobs[0] > p.comparison.logprobs[0]) : undefined)));
+
+/**
+ * The success definitions of the reference ROME runs in ../shared/data/golden (rome-factgpt.json, rome-kbgpt.json):
+ * the first token of the new target more likely than the first token of the true answer on the edit prompt
+ * (success_prompt) and the rephrase prompts (success_rephrase); the arg-max next token after each locality prompt
+ * unchanged from before the edit (locality_argmax_unchanged); portability: the first token of the post-edit answer
+ * more likely than that of the pre-edit one.
+ */
+export const firstTokenProtocol: Protocol = {
+  tag: FIRST_TOKEN_PROTOCOL,
+  description: 'reference ROME golden runs: first-token probability comparison; arg-max next token after locality prompts unchanged',
+  caseMetrics: (pre, post) => {
+    const m: CaseMetrics = { success_prompt: firstToken(post.rewrite), success_rephrase: firstToken(post.rephrase) };
+    for (const [k, l] of Object.entries(post.locality)) {
+      m[k === NEIGHBORHOOD ? 'locality_argmax_unchanged' : `locality_argmax_unchanged.${k}`] =
+        mean(l.map((p, i) => Number(p.primary.argmax[0] === pre.locality[k][i].primary.argmax[0])));
+    }
+    for (const [k, l] of Object.entries(post.portability)) m[`portability.${k}`] = firstToken(l);
+    return m;
+  },
+  derived: () => ({}),
+};

@@ -82,9 +82,18 @@ export interface MemoryInfo {
   tensors: number;
   /** Bytes addressed by live handles (numel x element size; views are counted once per handle). */
   bytes: number;
+  /** CPU tensor storage held by libtorch now: every tensor, including autograd's saved ones and op intermediates. */
+  allocatedBytes: number;
+  /** High-water mark of allocatedBytes since the process started or the last resetPeakMemory(). */
+  peakAllocatedBytes: number;
 }
 
 /** Live-tensor count and bytes across the whole process. */
 export function memory(): MemoryInfo {
   return native.memory();
+}
+
+/** Starts a new high-water mark for memory().peakAllocatedBytes (e.g. before measuring one edit). */
+export function resetPeakMemory(): void {
+  native.resetPeakMemory();
 }

@@ -1,12 +1,17 @@
-// The ROME/MEMIT probability protocol on hand-computable scores, the flat case reader's errors, and the three
+// Every protocol on a model whose logits are constructed (hand-computable), the flat case reader's errors, and the three
 // editing settings measured on kbgpt (single restores after each edit, sequential accumulates, batch restores per chunk).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { caseMetrics, scoreCases, summarize } from '../../src/eval/rome-protocol.js';
-import { readFlatCases } from '../../src/eval/cases.js';
+import { firstTokenProtocol, harmonicMean, romeCaseMetrics, romeProtocol } from '../../src/eval/rome-protocol.js';
+import { easyEditCaseMetrics, easyEditProtocol, romeZsreProtocol } from '../../src/eval/easyedit-protocol.js';
+import { summarizeAll, summarizeMetrics } from '../../src/eval/protocol.js';
+import { measureCases, modelScorer, tokenAccuracy, unchangedShare, type Scorer } from '../../src/eval/measure.js';
+import { multipleChoiceAccuracy, readMultipleChoice } from '../../src/eval/multiple-choice.js';
+import { NEIGHBORHOOD, readFlatCases, type EditCase } from '../../src/eval/cases.js';
+import type { Tokenizer } from '../../src/io/tokenizer.js';
 import { runSetting } from '../../src/editor/settings.js';
 import { Editor } from '../../src/editor/editor.js';
 import { FileSecondMoments } from '../../src/stats/index.js';
@@ -14,34 +19,136 @@ import { loadModel } from '../../src/models/index.js';
 import { loadTokenizer } from '../../src/io/tokenizer.js';
 import { GOLDEN, KBGPT, REPO_ROOT } from '../data.js';
 
-describe('ROME probability protocol', () => {
-  test('success is a lower mean NLL for the new target; magnitudes are probability differences', () => {
-    const m = caseMetrics({
-      prompt: { newNll: Math.log(2), trueNll: Math.log(4) }, // P_new 0.5, P_true 0.25
-      rephrase: { newNll: Math.log(4), trueNll: Math.log(2) },
-      neighbour: { newNll: Math.log(10), trueNll: Math.log(2) }, // the neighbour keeps its answer
-      portability: {},
+// A model whose logits we construct: the next-token logits depend only on the previous token (a bigram table),
+// over four words a b c d, so every probability and arg-max below is computed by hand.
+const WORDS = ['a', 'b', 'c', 'd'];
+const L3 = Math.log(3);
+const fakeTok = {
+  encode: (s: string) => s.trim().split(/\s+/).map((w) => {
+    const i = WORDS.indexOf(w);
+    if (i < 0) throw new Error(`unknown word ${w}`);
+    return i;
+  }),
+} as unknown as Tokenizer;
+
+function bigramScorer(table: number[][]): Scorer {
+  return (reqs) => reqs.map((r) => {
+    const logprobs: number[] = [];
+    const argmax: number[] = [];
+    r.continuation.forEach((tok, j) => {
+      const row = table[j === 0 ? r.prompt[r.prompt.length - 1] : r.continuation[j - 1]];
+      const lse = Math.log(row.reduce((a, x) => a + Math.exp(x), 0));
+      logprobs.push(row[tok] - lse);
+      argmax.push(row.indexOf(Math.max(...row)));
     });
-    assert.equal(m.efficacy, true);
-    assert.ok(Math.abs(m.efficacyMagnitude - 0.25) < 1e-12);
-    assert.equal(m.paraphrase, false);
-    assert.equal(m.neighbourhood, true);
-    assert.ok(Math.abs(m.neighbourhoodMagnitude! - 0.4) < 1e-12);
+    const sum = logprobs.reduce((a, b) => a + b, 0);
+    return { logprobs, argmax, sum, mean: sum / logprobs.length };
+  });
+}
+
+// before: a → c (P 1/2; b 1/6)         after: a → b (P 1/2; c 1/6)
+//         d → d (b and c tie at 1/5)          unchanged
+//         c → d (P 4/7)                       c → b (P(b) 5/11 beats P(d) 4/11)
+//         b → c (P 2/5, d 1/5)                unchanged
+const PRE = [[0, 0, L3, 0], [0, 0, Math.log(2), 0], [0, 0, 0, Math.log(4)], [0, 0, 0, Math.log(2)]];
+const POST = [[0, L3, 0, 0], PRE[1], [0, Math.log(5), 0, Math.log(4)], PRE[3]];
+const CASE: EditCase = {
+  caseId: 7,
+  request: { prompt: '{}', subject: 'a', targetNew: 'b', groundTruth: 'c' },
+  rephrases: ['d'],
+  locality: { [NEIGHBORHOOD]: [{ prompt: 'c', groundTruth: 'd' }] },
+  portability: { one_hop: [{ prompt: 'b', groundTruth: 'c', groundTruthBefore: 'd' }] },
+  flags: {},
+};
+
+describe('protocols on a model whose logits are constructed', () => {
+  const [pre] = measureCases(fakeTok, [CASE], bigramScorer(PRE));
+  const [post] = measureCases(fakeTok, [CASE], bigramScorer(POST));
+  const close = (a: number | undefined, b: number, what: string) => assert.ok(a !== undefined && Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
+
+  test('probe scores: log-probabilities and arg-max of the primary and comparison answers', () => {
+    close(post.rewrite[0].primary.logprobs[0], Math.log(1 / 2), 'log P(b | a) after');
+    close(post.rewrite[0].comparison!.logprobs[0], Math.log(1 / 6), 'log P(c | a) after');
+    assert.deepEqual(pre.rewrite[0].primary.argmax, [2]);
+    assert.deepEqual(post.locality[NEIGHBORHOOD][0].comparison!.ids, [1], 'locality compares against the new target');
   });
 
-  test('summary: means x100 and S = harmonic mean of ES, PS, NS', () => {
-    const s = summarize([
-      { efficacy: true, efficacyMagnitude: 0.5, paraphrase: true, paraphraseMagnitude: 0.1, neighbourhood: true, neighbourhoodMagnitude: 0.2 },
-      { efficacy: true, efficacyMagnitude: 0.3, paraphrase: false, paraphraseMagnitude: -0.1, neighbourhood: false, neighbourhoodMagnitude: -0.2 },
-    ]);
-    assert.equal(s.ES, 100);
-    assert.equal(s.PS, 50);
+  test('ROME protocol: ES/PS/NS, magnitudes, portability against the pre-edit answer, S', () => {
+    const m = romeCaseMetrics(post);
+    assert.equal(m.ES, 1);
+    close(m.EM, 1 / 2 - 1 / 6, 'EM');
+    assert.equal(m.PS, 0, 'a tie is not a success');
+    assert.equal(m.NS, 0);
+    close(m.NM, 4 / 11 - 5 / 11, 'NM');
+    assert.equal(m['portability.one_hop'], 1);
+    const before = romeCaseMetrics(pre);
+    assert.equal(before.ES, 0);
+    assert.equal(before.NS, 1);
+    const s = summarizeMetrics(romeProtocol, [m, before]);
+    assert.equal(s.ES, 50);
     assert.equal(s.NS, 50);
-    assert.ok(Math.abs(s.S - 3 / (1 / 100 + 1 / 50 + 1 / 50)) < 1e-9);
-    assert.ok(Math.abs(s.EM - 40) < 1e-9);
+    assert.equal(s.PS, 0);
+    assert.equal(s.S, 0, 'harmonic mean is 0 when a part is 0');
   });
 
-  test('case files: errors name the file, record and field', () => {
+  test('EasyEdit protocol: token accuracy, locality as unchanged arg-max, key means', () => {
+    const m = easyEditCaseMetrics(pre, post);
+    assert.deepEqual(m, { reliability: 1, generalization: 0, 'locality.neighborhood': 0, 'portability.one_hop': 1 });
+    assert.deepEqual(easyEditCaseMetrics(pre, pre)['locality.neighborhood'], 1);
+    const s = summarizeMetrics(easyEditProtocol, [m, easyEditCaseMetrics(pre, pre)]);
+    assert.equal(s.reliability, 50);
+    assert.equal(s.locality, 50);
+    assert.equal(s.portability, 100);
+    assert.equal(s.n, 2);
+  });
+
+  test("ROME's zsRE protocol: absolute neighbourhood accuracy", () => {
+    const s = summarizeMetrics(romeZsreProtocol, [romeZsreProtocol.caseMetrics(pre, post)]);
+    assert.deepEqual(s, { n: 1, efficacy: 100, paraphrase: 0, specificity: 0, score: 0 });
+    const before = summarizeMetrics(romeZsreProtocol, [romeZsreProtocol.caseMetrics(pre, pre)]);
+    assert.equal(before.specificity, 100);
+  });
+
+  test('multi-token answers: accuracy is the share of tokens, ROME compares mean NLLs', () => {
+    assert.equal(tokenAccuracy({ ids: [1, 2, 3], logprobs: [0, 0, 0], argmax: [1, 0, 3] }), 2 / 3);
+    assert.equal(unchangedShare({ ids: [1, 2], logprobs: [0, 0], argmax: [1, 2] }, { ids: [1, 2], logprobs: [0, 0], argmax: [1, 0] }), 0.5);
+    assert.equal(harmonicMean([50, 100]), 100 / 1.5);
+    assert.equal(harmonicMean([undefined, 80]), 80);
+  });
+
+  test("the reference golden runs' first-token definitions", () => {
+    const m = firstTokenProtocol.caseMetrics(pre, post);
+    assert.deepEqual(m, { success_prompt: 1, success_rephrase: 0, locality_argmax_unchanged: 0, 'portability.one_hop': 1 });
+  });
+
+  test('summaries of every protocol carry their tag', () => {
+    const all = summarizeAll([{ pre, post }]);
+    assert.deepEqual(Object.keys(all).sort(), ['easyedit-token', 'rome-counterfact-prob', 'rome-first-token', 'rome-zsre-token']);
+    assert.equal(all['rome-counterfact-prob'].pre.ES, 0);
+    assert.equal(all['rome-counterfact-prob'].post.ES, 100);
+  });
+});
+
+describe('multiple choice (other-task locality)', () => {
+  test('accuracy by total log-probability, from PIQA-style and generic JSONL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lmedit-mc-'));
+    const f = join(dir, 'piqa.jsonl');
+    writeFileSync(f, [JSON.stringify({ goal: 'a', sol1: 'c', sol2: 'b' }), JSON.stringify({ goal: 'c', sol1: 'b', sol2: 'd' }), ''].join('\n'));
+    writeFileSync(join(dir, 'piqa-labels.lst'), '0\n1\n');
+    const items = readMultipleChoice(f);
+    assert.deepEqual(items.map((i) => i.label), [0, 1]);
+    assert.equal(multipleChoiceAccuracy(fakeTok, items, bigramScorer(PRE)).accuracy, 100);
+    const after = multipleChoiceAccuracy(fakeTok, items, bigramScorer(POST));
+    assert.deepEqual(after.predictions, [1, 0]);
+    assert.equal(after.accuracy, 0);
+    const g = join(dir, 'g.jsonl');
+    writeFileSync(g, JSON.stringify({ question: 'a', choices: ['b', 'c', 'd'], label: 1 }) + '\n' + JSON.stringify({ question: 'a', choices: ['b'], label: 0 }) + '\n');
+    assert.throws(() => readMultipleChoice(g), /g\.jsonl: line 2: field 'choices'/);
+  });
+});
+
+describe('flat case files', () => {
+  test('errors name the file, record and field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lmedit-cases-'));
     const f = join(dir, 'c.json');
     writeFileSync(f, JSON.stringify([{ prompt: 'a', subject: 'a', target_new: 'b', ground_truth: 'c' }, { prompt: 'x', subject: 'x', ground_truth: 'c' }]));
@@ -57,7 +164,7 @@ describe('editing settings on kbgpt', () => {
   const cases = readFlatCases(join(KBGPT, 'edits.json')).filter((c) => c.flags.known_prompt).slice(100, 103);
   const stats = new FileSecondMoments({ 'transformer.h.0.mlp.c_proj': join(GOLDEN, 'kbgpt-layer0-mom2.safetensors') });
   const editor = new Editor(model, tok, { method: 'ROME', hparams: join(REPO_ROOT, 'hparams/ROME/kbgpt.yaml'), stats });
-  const efficacy = (cs: typeof cases) => scoreCases(model, tok, cs).map((s) => caseMetrics(s).efficacy);
+  const efficacy = (cs: typeof cases) => measureCases(tok, cs, modelScorer(model)).map((s) => romeCaseMetrics(s).ES === 1);
   const pick = (requests: unknown[]) => requests.map((r) => cases.find((c) => c.request === r)!);
 
   test('single: each case is measured with only its own edit applied, then restored', () => {

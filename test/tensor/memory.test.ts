@@ -2,7 +2,7 @@
 // long loop whose live-tensor count and resident memory stay flat.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { dispose, Generator, keep, memory, ones, randn, tensor, tidy, zeros, type Tensor } from '../../src/tensor/index.js';
+import { dispose, Generator, keep, memory, ones, randn, resetPeakMemory, tensor, tidy, zeros, type Tensor } from '../../src/tensor/index.js';
 import { collectGarbage } from './helpers.js';
 
 /** Collects garbage left by earlier tests, including handles whose finalizers run after the collection. */
@@ -100,9 +100,11 @@ describe('dispose and memory()', () => {
     dispose({ xs: [a], y: b });
     assert.equal(a.isDisposed, true);
     assert.equal(b.isDisposed, true);
-    assert.deepEqual(memory(), before);
+    const live = () => (({ tensors, bytes, allocatedBytes }) => ({ tensors, bytes, allocatedBytes }))(memory());
+    const { peakAllocatedBytes: _p, ...beforeLive } = before;
+    assert.deepEqual(live(), beforeLive);
     dispose([a, b]); // a second dispose is harmless
-    assert.deepEqual(memory(), before);
+    assert.deepEqual(live(), beforeLive);
   });
   test('tensors that are never disposed are freed by the garbage collector', async () => {
     await settle(); // garbage left by earlier tests
@@ -154,5 +156,22 @@ describe('a long loop inside tidy', () => {
     assert.ok(Number.isFinite(state.sum().item()));
     state.dispose();
     W.dispose();
+  });
+});
+
+describe('allocated tensor memory', () => {
+  test('counts libtorch storage including op intermediates, returns to its level after tidy, and keeps a peak', () => {
+    const start = memory().allocatedBytes;
+    resetPeakMemory();
+    assert.equal(memory().peakAllocatedBytes, start);
+    tidy(() => {
+      const a = zeros([500, 1000]); // 2 MB
+      a.matmul(a.t()).sum(); // a 500x500 product (1 MB) freed inside sum's scope
+      assert.ok(memory().allocatedBytes - start >= 2e6 + 1e6);
+    });
+    assert.equal(memory().allocatedBytes, start, 'everything freed');
+    assert.ok(memory().peakAllocatedBytes - start >= 3e6, `peak ${memory().peakAllocatedBytes - start}`);
+    resetPeakMemory();
+    assert.equal(memory().peakAllocatedBytes, start);
   });
 });

@@ -1,0 +1,289 @@
+// An evaluation run: edit cases under a setting (single / batch / sequential), measure every probe before (once,
+// cached) and after, and write a run directory that `lmedit report` reads:
+//   cases.jsonl   one line per case, appended as it goes (pre and post probe scores, per-protocol metrics, timing);
+//                 a rerun into the same directory skips finished cases (single and batch settings)
+//   pre.json      the pre-edit probe scores, keyed by model fingerprint and case id
+//   summary.json  metadata (lmedit version, model fingerprint, data, method, hparams, statistics keys, seeds,
+//                 setting) and, per protocol tag, the summaries before and after; efficiency; the sequential curve
+//   summary.md    the same as Markdown tables
+// An aborted run (AbortSignal, e.g. Ctrl-C) stops after the current chunk, restores the model and writes a valid
+// summary marked `complete: false`.
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { memory, resetPeakMemory } from '../tensor/index.js';
+import { writeFileAtomicSync } from '../io/atomic.js';
+import { packageRoot } from '../util/package-root.js';
+import type { Editor, EditRecord } from '../editor/editor.js';
+import { runSettingAsync, type EditMode } from '../editor/settings.js';
+import type { EditRequest } from '../methods/request.js';
+import type { EditCase } from './cases.js';
+import { measureCases, modelScorer, type CaseScores, type Scorer } from './measure.js';
+import { allCaseMetrics, PROTOCOLS, summarizeAll, type CaseMetrics, type Summary } from './protocol.js';
+import { multipleChoiceAccuracy, type ChoiceItem } from './multiple-choice.js';
+
+export interface EvaluateOptions {
+  editor: Editor;
+  cases: EditCase[];
+  /** The run directory (created). */
+  out: string;
+  mode: EditMode;
+  /** Requests per edit computation in batch / sequential settings (default 1). */
+  batchSize?: number;
+  /** Sequential: measure each chunk right after its edit ('each', default) or all cases once at the end. */
+  measureWhen?: 'each' | 'end';
+  /** Sequential: after these numbers of accumulated edits, measure every case edited so far (the curve). */
+  curve?: number[];
+  /** Other-task locality: multiple-choice items measured before and after each chunk (sequential: at curve points). */
+  otherTask?: { file: string; items: ChoiceItem[] };
+  /** Recorded in summary.json. */
+  meta?: { name?: string; data?: Record<string, unknown>; command?: string[]; modelFingerprint?: string };
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+  /** Scores probes (default: the editor's model). */
+  scorer?: Scorer;
+}
+
+export interface CaseLine {
+  caseId: string | number;
+  method: string;
+  mode: EditMode;
+  /** Edits applied when the case was measured (sequential: all so far). */
+  editsApplied: number;
+  seconds?: number;
+  pre: CaseScores;
+  post: CaseScores;
+  metrics: Record<string, CaseMetrics>;
+  otherTask?: { accuracy: number; n: number };
+}
+
+export interface CurvePoint {
+  edits: number;
+  metrics: Record<string, Summary>;
+  otherTask?: { accuracy: number; n: number };
+}
+
+export interface RunSummary {
+  lmedit: { version: string };
+  run: { name: string; startedAt: string; finishedAt: string; complete: boolean; casesDone: number; casesTotal: number; command?: string[] };
+  model: { dir: string; name: string; fingerprint?: string; modelType: string };
+  data?: Record<string, unknown>;
+  method: string;
+  hparamsFile: string;
+  hparams: Record<string, unknown>;
+  statsKeys: string[];
+  seed: number;
+  setting: { mode: EditMode; batchSize: number; measureWhen?: 'each' | 'end' };
+  protocols: Record<string, string>;
+  metrics: Record<string, { pre: Summary; post: Summary } | { pre: Record<string, number>; post: Record<string, number> }>;
+  efficiency: { secondsPerEdit: number; secondsPerChunk: number; chunks: number; peakRssBytes: number; peakTensorBytes: number };
+  curve?: CurvePoint[];
+}
+
+export function lmeditVersion(): string {
+  return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
+}
+
+/** Reads cases.jsonl; a truncated last line (a hard kill mid-write) is ignored. */
+export function readCaseLines(file: string): CaseLine[] {
+  if (!existsSync(file)) return [];
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const out: CaseLine[] = [];
+  lines.forEach((l, i) => {
+    try {
+      out.push(JSON.parse(l));
+    } catch (e) {
+      if (i !== lines.length - 1) throw new Error(`${file}: line ${i + 1} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+  });
+  return out;
+}
+
+/** Runs the evaluation and writes the run directory; returns the summary. */
+export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
+  const { editor, cases } = o;
+  const model = editor.model;
+  const tok = editor.tokenizer;
+  const scorer = o.scorer ?? modelScorer(model);
+  const batchSize = o.mode === 'single' ? 1 : Math.max(1, o.batchSize ?? 1);
+  const ids = new Set<string>();
+  for (const c of cases) {
+    if (ids.has(String(c.caseId))) throw new Error(`case id ${c.caseId} appears twice in the data; case ids must be unique`);
+    ids.add(String(c.caseId));
+    if (c.additionalRequests?.length && o.mode !== 'single') throw new Error(`case ${c.caseId} has several edits (multi-hop data): only the single setting applies them together`);
+  }
+  mkdirSync(o.out, { recursive: true });
+  const casesFile = join(o.out, 'cases.jsonl');
+  const startedAt = new Date().toISOString();
+
+  // resume: skip finished cases (whole chunks in the batch setting)
+  const finished = readCaseLines(casesFile);
+  if (finished.length > 0) {
+    if (o.mode === 'sequential') throw new Error(`${casesFile} exists: a sequential run cannot resume (edits must accumulate from the start); use a new --out`);
+    const prev = finished[0];
+    if (prev.method !== editor.methodName || prev.mode !== o.mode) {
+      throw new Error(`${casesFile} holds a ${prev.method} ${prev.mode} run; this is ${editor.methodName} ${o.mode}: use a new --out`);
+    }
+  }
+  const doneIds = new Set(finished.map((l) => String(l.caseId)));
+  if (o.mode === 'batch' && doneIds.size > 0) {
+    const prefix = cases.slice(0, doneIds.size).every((c) => doneIds.has(String(c.caseId)));
+    if (!prefix || (doneIds.size % batchSize !== 0 && doneIds.size !== cases.length)) {
+      throw new Error(`${casesFile}: the finished cases are not whole batches of ${batchSize} from the start; use a new --out`);
+    }
+  }
+  const todo = cases.filter((c) => !doneIds.has(String(c.caseId)));
+
+  const fingerprint = o.meta?.modelFingerprint;
+  const pre = preScores(tok, cases, join(o.out, 'pre.json'), scorer, fingerprint);
+  const otherPre = o.otherTask ? multipleChoiceAccuracy(tok, o.otherTask.items, scorer) : undefined;
+
+  const byRequest = new Map<EditRequest, EditCase>(todo.map((c) => [c.request, c]));
+  const curve: CurvePoint[] = [];
+  const curveAt = new Set(o.curve ?? []);
+  const chunkSeconds: number[] = [];
+  let peakTensorBytes = 0;
+  let historySeen = editor.history.length;
+  resetPeakMemory();
+
+  const measure = (requests: EditRequest[], records: EditRecord[]) => {
+    const chunk = requests.map((r) => byRequest.get(r)!);
+    const post = measureCases(tok, chunk, scorer);
+    const other = o.otherTask && o.mode !== 'sequential' ? multipleChoiceAccuracy(tok, o.otherTask.items, scorer) : undefined;
+    const seconds = records.reduce((a, r) => a + r.seconds, 0) / requests.length;
+    chunk.forEach((c, i) => {
+      const p = pre.get(String(c.caseId))!;
+      const line: CaseLine = {
+        caseId: c.caseId, method: editor.methodName, mode: o.mode, editsApplied: editor.activeEdits.reduce((a, r) => a + r.requests.length, 0),
+        seconds, pre: p, post: post[i], metrics: allCaseMetrics(p, post[i]),
+        otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined,
+      };
+      appendFileSync(casesFile, JSON.stringify(line) + '\n');
+    });
+    return post;
+  };
+
+  // the edits: additional requests of multi-edit cases are applied together with their case
+  const requests = todo.map((c) => c.request);
+  const extra = new Map(todo.filter((c) => c.additionalRequests?.length).map((c) => [c.request, c.additionalRequests!]));
+  const wrapped = extra.size === 0 ? editor : withAdditional(editor, extra);
+  const result = await runSettingAsync(wrapped as Editor, requests, {
+    mode: o.mode, batchSize, measureWhen: o.measureWhen,
+    measure,
+    afterChunk: (soFar) => {
+      if (curveAt.has(soFar.length) || (curveAt.size > 0 && soFar.length === requests.length)) {
+        const cs = soFar.map((r) => byRequest.get(r)!);
+        const post = measureCases(tok, cs, scorer);
+        const rows = cs.map((c, i) => ({ pre: pre.get(String(c.caseId))!, post: post[i] }));
+        const metrics = Object.fromEntries(Object.entries(summarizeAll(rows)).map(([k, v]) => [k, v.post]));
+        const other = o.otherTask ? multipleChoiceAccuracy(tok, o.otherTask.items, scorer) : undefined;
+        curve.push({ edits: soFar.length, metrics, otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined });
+        writeFileAtomicSync(join(o.out, 'curve.json'), JSON.stringify(curve, null, 2) + '\n');
+      }
+    },
+    onProgress: (done, total) => {
+      chunkSeconds.push(editor.history.slice(historySeen).reduce((a, r) => a + r.seconds, 0));
+      historySeen = editor.history.length;
+      peakTensorBytes = Math.max(peakTensorBytes, memory().peakAllocatedBytes);
+      resetPeakMemory();
+      o.onProgress?.(cases.length - todo.length + done, cases.length - todo.length + total);
+    },
+    signal: o.signal,
+  });
+
+  const lines = readCaseLines(casesFile);
+  const rows = lines.map((l) => ({ pre: l.pre, post: l.post }));
+  const metrics: RunSummary['metrics'] = summarizeAll(rows);
+  if (otherPre) {
+    const post = lines.map((l) => l.otherTask?.accuracy).filter((x): x is number => x !== undefined);
+    const last = curve[curve.length - 1]?.otherTask;
+    metrics['other-task'] = {
+      pre: { accuracy: otherPre.accuracy, n: otherPre.n },
+      post: { accuracy: post.length ? post.reduce((a, b) => a + b, 0) / post.length : last?.accuracy ?? NaN, n: otherPre.n },
+    };
+  }
+  const records = result.records;
+  const edits = records.reduce((a, r) => a + r.requests.length, 0);
+  const summary: RunSummary = {
+    lmedit: { version: lmeditVersion() },
+    run: {
+      name: o.meta?.name ?? basename(o.out), startedAt, finishedAt: new Date().toISOString(),
+      complete: !result.stopped && lines.length >= cases.length, casesDone: lines.length, casesTotal: cases.length, command: o.meta?.command,
+    },
+    model: { dir: model.source.dir, name: basename(model.source.dir), fingerprint, modelType: model.modelType },
+    data: o.meta?.data,
+    method: editor.methodName,
+    hparamsFile: editor.hparamsSource,
+    hparams: editor.hparams,
+    statsKeys: [...new Set(editor.history.flatMap((r) => r.statsKeys))],
+    seed: editor.options.seed ?? 0,
+    setting: { mode: o.mode, batchSize, measureWhen: o.mode === 'sequential' ? o.measureWhen ?? 'each' : undefined },
+    protocols: Object.fromEntries(PROTOCOLS.map((p) => [p.tag, p.description])),
+    metrics,
+    efficiency: {
+      secondsPerEdit: edits ? records.reduce((a, r) => a + r.seconds, 0) / edits : NaN,
+      secondsPerChunk: chunkSeconds.length ? chunkSeconds.reduce((a, b) => a + b, 0) / chunkSeconds.length : NaN,
+      chunks: chunkSeconds.length,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      peakTensorBytes,
+    },
+    curve: curve.length ? curve : undefined,
+  };
+  writeFileAtomicSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileAtomicSync(join(o.out, 'summary.md'), summaryMarkdown(summary));
+  return summary;
+}
+
+/** An editor view whose edit() also applies each case's additional requests (multi-hop data). */
+function withAdditional(editor: Editor, extra: Map<EditRequest, EditRequest[]>): Editor {
+  return new Proxy(editor, {
+    get(target, prop, receiver) {
+      if (prop === 'edit') return (reqs: EditRequest | EditRequest[]) => target.edit((Array.isArray(reqs) ? reqs : [reqs]).flatMap((r) => [r, ...(extra.get(r) ?? [])]));
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+/** Pre-edit scores for every case, computed once per run directory and model. */
+function preScores(tok: EvaluateOptions['editor']['tokenizer'], cases: EditCase[], file: string, scorer: Scorer, fingerprint?: string): Map<string, CaseScores> {
+  let cached: Record<string, CaseScores> = {};
+  if (existsSync(file)) {
+    const data = JSON.parse(readFileSync(file, 'utf8'));
+    if (data.fingerprint === (fingerprint ?? null)) cached = data.cases ?? {};
+  }
+  const missing = cases.filter((c) => !(String(c.caseId) in cached));
+  if (missing.length > 0) {
+    const s = measureCases(tok, missing, scorer);
+    missing.forEach((c, i) => { cached[String(c.caseId)] = s[i]; });
+    writeFileAtomicSync(file, JSON.stringify({ fingerprint: fingerprint ?? null, cases: cached }));
+  }
+  return new Map(Object.entries(cached));
+}
+
+const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(1));
+
+/** The summary as Markdown: one table per protocol, before and after. */
+export function summaryMarkdown(s: RunSummary): string {
+  const setting = `${s.setting.mode}${s.setting.mode !== 'single' ? `, batch ${s.setting.batchSize}` : ''}`;
+  const out = [`# ${s.method} (${setting}) on ${s.model.name}`, '',
+    `${s.run.complete ? '' : `**partial run: ${s.run.casesDone} of ${s.run.casesTotal} cases.** `}hparams ${s.hparamsFile}; statistics ${s.statsKeys.join(', ') || 'none'}; ` +
+    `${s.efficiency.secondsPerEdit.toFixed(2)} s per edit; peak RSS ${(s.efficiency.peakRssBytes / 2 ** 30).toFixed(2)} GiB; ` +
+    `peak tensor memory ${(s.efficiency.peakTensorBytes / 2 ** 20).toFixed(0)} MiB`, ''];
+  for (const [tag, m] of Object.entries(s.metrics)) {
+    const keys = [...new Set([...Object.keys(m.pre), ...Object.keys(m.post)])].filter((k) => k !== 'n');
+    out.push(`## ${tag}`, '', `| | n | ${keys.join(' | ')} |`, `|---|---|${keys.map(() => '---').join('|')}|`);
+    for (const which of ['pre', 'post'] as const) {
+      const row = m[which] as Record<string, number>;
+      out.push(`| ${which === 'pre' ? 'before' : 'after'} | ${row.n ?? '—'} | ${keys.map((k) => fmt(row[k])).join(' | ')} |`);
+    }
+    out.push('');
+  }
+  if (s.curve) {
+    out.push('## sequential curve (all edits so far)', '');
+    for (const p of s.curve) {
+      out.push(`- after ${p.edits} edits: ${Object.entries(p.metrics).map(([tag, m]) => `${tag} ${Object.entries(m).filter(([k]) => k !== 'n').map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`).join('; ')}`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
