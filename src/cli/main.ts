@@ -9,6 +9,7 @@ import { editCommand } from './commands/edit.js';
 import { demoCommand } from './commands/demo.js';
 import { applyCommand } from './commands/apply.js';
 import { evalCommand } from './commands/eval.js';
+import { reportCommand } from './commands/report.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   generate: { run: generateCommand, help: 'generate text from a prompt (streams tokens)' },
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   demo: { run: demoCommand, help: 'pick a fact the model knows, edit it with ROME, show before/after, restore' },
   apply: { run: applyCommand, help: 'apply an edit pack to the base model it was made from' },
   eval: { run: evalCommand, help: 'edit many cases (single/batch/sequential) and measure ES/PS/NS (ROME protocol)' },
+  report: { run: reportCommand, help: 'compare eval runs side by side: Markdown/JSON table and plots (SVG, PNG)' },
 };
 
 const USAGE = `usage: lmedit <command> [options]   (lmedit <command> --help for its options)

@@ -82,7 +82,8 @@ export function measureCases(tok: Tokenizer, cases: EditCase[], scorer: Scorer):
     return {
       rewrite: [pair(editPrompt(c), r.targetNew, r.groundTruth, `${where} prompt`)],
       rephrase: c.rephrases.map((p, i) => pair(p, r.targetNew, r.groundTruth, `${where} rephrase[${i}]`)),
-      locality: named(c.locality, 'locality', () => r.targetNew),
+      // a locality probe whose own answer is the new target (ROME's attribute prompts) has nothing to compare against
+      locality: named(c.locality, 'locality', (p) => (p.groundTruth.trim() === r.targetNew.trim() ? undefined : r.targetNew)),
       portability: named(c.portability, 'portability', (p) => p.groundTruthBefore),
     };
   });

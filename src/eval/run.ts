@@ -20,6 +20,8 @@ import type { EditCase } from './cases.js';
 import { measureCases, modelScorer, type CaseScores, type Scorer } from './measure.js';
 import { allCaseMetrics, PROTOCOLS, summarizeAll, type CaseMetrics, type Summary } from './protocol.js';
 import { multipleChoiceAccuracy, type ChoiceItem } from './multiple-choice.js';
+import { editPrompt } from './measure.js';
+import { generateForMetrics, nGramEntropy, type TfidfModel } from './generation.js';
 
 export interface EvaluateOptions {
   editor: Editor;
@@ -35,6 +37,12 @@ export interface EvaluateOptions {
   curve?: number[];
   /** Other-task locality: multiple-choice items measured before and after each chunk (sequential: at curve points). */
   otherTask?: { file: string; items: ChoiceItem[] };
+  /**
+   * Generation metrics per case, before and after its edit: fluency = n-gram entropy ×100 of top-k samples (ROME's
+   * generate_fast: top-5, 100 tokens in all) from the case's generation prompts (default: its edit prompt);
+   * consistency = TF-IDF cosine ×100 to the case's reference texts, when it has some and `tfidf` is given.
+   */
+  generation?: { tfidf?: TfidfModel; maxOutLen?: number; seed?: number };
   /** Recorded in summary.json. */
   meta?: { name?: string; data?: Record<string, unknown>; command?: string[]; modelFingerprint?: string };
   signal?: AbortSignal;
@@ -54,6 +62,15 @@ export interface CaseLine {
   post: CaseScores;
   metrics: Record<string, CaseMetrics>;
   otherTask?: { accuracy: number; n: number };
+  generation?: { pre: GenerationScores; post: GenerationScores };
+}
+
+export interface GenerationScores {
+  texts: string[];
+  /** n-gram entropy ×100 */
+  fluency: number;
+  /** TF-IDF cosine ×100 to the reference texts */
+  consistency?: number;
 }
 
 export interface CurvePoint {
@@ -136,6 +153,17 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
   const fingerprint = o.meta?.modelFingerprint;
   const pre = preScores(tok, cases, join(o.out, 'pre.json'), scorer, fingerprint);
   const otherPre = o.otherTask ? multipleChoiceAccuracy(tok, o.otherTask.items, scorer) : undefined;
+  const gen = o.generation;
+  const generationOf = (c: EditCase): GenerationScores => {
+    const texts = generateForMetrics(model, tok, c.generationPrompts?.length ? c.generationPrompts : [editPrompt(c)], { maxOutLen: gen?.maxOutLen, seed: gen?.seed });
+    const refs = c.referenceTexts ?? [];
+    return {
+      texts, fluency: 100 * nGramEntropy(texts),
+      consistency: gen?.tfidf && refs.length ? 100 * gen.tfidf.consistency(texts, refs) : undefined,
+    };
+  };
+  const genPre = new Map<string, GenerationScores>();
+  if (gen) for (const c of todo) genPre.set(String(c.caseId), generationOf(c));
 
   const byRequest = new Map<EditRequest, EditCase>(todo.map((c) => [c.request, c]));
   const curve: CurvePoint[] = [];
@@ -156,6 +184,7 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
         caseId: c.caseId, method: editor.methodName, mode: o.mode, editsApplied: editor.activeEdits.reduce((a, r) => a + r.requests.length, 0),
         seconds, pre: p, post: post[i], metrics: allCaseMetrics(p, post[i]),
         otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined,
+        generation: gen ? { pre: genPre.get(String(c.caseId))!, post: generationOf(c) } : undefined,
       };
       appendFileSync(casesFile, JSON.stringify(line) + '\n');
     });
@@ -200,6 +229,20 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
       pre: { accuracy: otherPre.accuracy, n: otherPre.n },
       post: { accuracy: post.length ? post.reduce((a, b) => a + b, 0) / post.length : last?.accuracy ?? NaN, n: otherPre.n },
     };
+  }
+  const withGen = lines.filter((l) => l.generation);
+  if (withGen.length) {
+    const avg = (xs: (number | undefined)[]) => {
+      const v = xs.filter((x): x is number => x !== undefined);
+      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
+    };
+    const part = (w: 'pre' | 'post') => {
+      const r: Record<string, number> = { n: withGen.length, fluency: avg(withGen.map((l) => l.generation![w].fluency))! };
+      const cons = avg(withGen.map((l) => l.generation![w].consistency));
+      if (cons !== undefined) r.consistency = cons;
+      return r;
+    };
+    metrics.generation = { pre: part('pre'), post: part('post') };
   }
   const records = result.records;
   const edits = records.reduce((a, r) => a + r.requests.length, 0);
@@ -286,4 +329,25 @@ export function summaryMarkdown(s: RunSummary): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/**
+ * Reference texts for the consistency metric drawn from the data itself, by analogy with ROME's (Wikipedia text about
+ * other subjects that have the new target): for each case, the statements "<filled prompt> <ground truth>" of up to
+ * `max` other cases in `pool` whose true answer is this case's new target.
+ */
+export function dataReferenceTexts(cases: EditCase[], pool: EditCase[], max = 10): EditCase[] {
+  const byAnswer = new Map<string, string[]>();
+  for (const c of pool) {
+    const gt = c.request.groundTruth?.trim();
+    if (!gt) continue;
+    const list = byAnswer.get(gt) ?? [];
+    list.push(`${editPrompt(c)} ${gt}.`);
+    byAnswer.set(gt, list);
+  }
+  return cases.map((c) => {
+    const own = `${editPrompt(c)} ${c.request.groundTruth?.trim()}.`;
+    const refs = (byAnswer.get(c.request.targetNew.trim()) ?? []).filter((t) => t !== own).slice(0, max);
+    return refs.length ? { ...c, referenceTexts: [...(c.referenceTexts ?? []), ...refs] } : c;
+  });
 }

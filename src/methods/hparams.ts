@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { CausalLM } from '../models/index.js';
 
-export type FieldType = 'number' | 'integer' | 'boolean' | 'string' | 'integer[]' | 'number[][]' | 'string|null' | 'string[]|null';
+export type FieldType = 'number' | 'integer' | 'boolean' | 'string' | 'integer[]' | 'number[][]' | 'number[][]|null' | 'string|null' | 'string[]|null';
 
 export interface FieldSpec {
   type: FieldType;
@@ -71,6 +71,7 @@ function check(type: FieldType, v: unknown): boolean {
     case 'string|null': return v === null || typeof v === 'string' || typeof v === 'number';
     case 'integer[]': return Array.isArray(v) && v.every((x) => Number.isInteger(x));
     case 'number[][]': return Array.isArray(v) && v.every((x) => Array.isArray(x) && x.every((y) => typeof y === 'number'));
+    case 'number[][]|null': return v === null || (Array.isArray(v) && v.every((x) => Array.isArray(x) && x.every((y) => typeof y === 'number')));
     case 'string[]|null': return v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
   }
 }

@@ -1,25 +1,32 @@
 // lmedit eval: edit many cases under a setting and measure them with every protocol (the ROME/MEMIT CounterFact
 // probability comparison, EasyEdit's token accuracy, ROME's zsRE accuracy), optionally other-task locality. Writes a
 // run directory (src/eval/run.ts): cases.jsonl (resumable), pre.json, summary.json, summary.md.
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadModel } from '../../models/index.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { readHparamsFile } from '../../methods/hparams.js';
 import { Editor } from '../../editor/editor.js';
 import type { EditMode } from '../../editor/settings.js';
-import { readFlatCases } from '../../eval/cases.js';
+import { distractingNeighbors, loadAddons, loadCases, type DatasetFormat } from '../../eval/datasets/index.js';
+import { TfidfModel, type CorpusSplit } from '../../eval/generation.js';
+import { dataReferenceTexts } from '../../eval/run.js';
 import { evaluate, summaryMarkdown } from '../../eval/run.js';
 import { readMultipleChoice } from '../../eval/multiple-choice.js';
-import { modelFingerprint } from '../../stats/index.js';
+import { defaultStatsDir, modelFingerprint } from '../../stats/index.js';
 import { Progress } from '../progress.js';
 import { numberOption, parse, requireModel, UsageError } from '../args.js';
 import { defaultHparams, statsProvider } from '../editing.js';
 
 const USAGE = `usage: lmedit eval --model <dir> --method ROME --data <cases.json> --out <run dir> [options]
 
-data
+data (formats: flat CounterFact/EasyEdit, zsRE MEND, ROME CounterFact, KnowEdit, MQuAKE; docs/datasets.md)
+  --format F            auto (default), flat, zsre, counterfact-rome, knowedit, mquake
   --n N                 number of cases (default 200)       --offset K   skip the first K cases
+  --sample-seed S       draw the n cases at random (reproducibly) instead of the first n
   --known               only cases the model knows (known_prompt flag of the data)
+  --skip-invalid        drop records that do not follow the format (counted) instead of stopping
+  --addons FILE         per-case portability/locality add-on lists (subject replace, one-hop, …) to merge
+  --distracting         add distracting-neighbour locality probes (the edit statement before each neighbour)
 setting
   --mode M              single (default), batch, sequential
   --batch-size N        requests per edit in batch/sequential settings (default 1)
@@ -33,6 +40,10 @@ method
 extra metrics
   --other-task FILE     multiple-choice JSONL (PIQA fields or {question, choices, label}) measured before and after
   --other-task-n N      items of it to use (default 50)
+  --generation          fluency (n-gram entropy of top-k samples, ×100) before and after each edit
+  --idf-corpus FILE     with --generation: TF-IDF consistency against the case's reference texts, IDF from FILE
+  --idf-split S         documents of the IDF corpus: paragraphs (default), lines, wikitext-articles
+  --references-from-data  reference texts of a case = the other cases' statements whose answer is its new target
 
 A rerun into the same --out skips finished cases (single and batch settings). Ctrl-C stops after the current edit
 and writes a valid partial summary.`;
@@ -42,7 +53,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
     method: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, offset: { type: 'string' },
     known: { type: 'boolean' }, mode: { type: 'string' }, 'batch-size': { type: 'string' }, 'measure-when': { type: 'string' },
     curve: { type: 'string' }, hparams: { type: 'string' }, corpus: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' },
-    'other-task': { type: 'string' }, 'other-task-n': { type: 'string' },
+    'other-task': { type: 'string' }, 'other-task-n': { type: 'string' }, format: { type: 'string' }, 'sample-seed': { type: 'string' },
+    'skip-invalid': { type: 'boolean' }, addons: { type: 'string' }, distracting: { type: 'boolean' }, generation: { type: 'boolean' },
+    'idf-corpus': { type: 'string' }, 'references-from-data': { type: 'boolean' }, 'idf-split': { type: 'string' },
   }, USAGE);
   const modelPath = requireModel(values, USAGE);
   if (!values.data || !values.out) throw new UsageError(`--data and --out are required\n\n${USAGE}`);
@@ -59,10 +72,18 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const method = String(values.method ?? 'ROME').toUpperCase();
   const n = numberOption(values, 'n', 200)!;
   const offset = numberOption(values, 'offset', 0)!;
-  let cases = readFlatCases(values.data);
-  if (values.known) cases = cases.filter((c) => c.flags.known_prompt !== false);
-  cases = cases.slice(offset, offset + n);
+  const sampleSeed = numberOption(values, 'sample-seed');
+  const loaded = loadCases(values.data, {
+    format: (values.format ?? 'auto') as DatasetFormat | 'auto', n, offset, seed: sampleSeed, known: Boolean(values.known), skipInvalid: Boolean(values['skip-invalid']),
+  });
+  let cases = loaded.cases;
   if (cases.length === 0) throw new UsageError(`${values.data}: no cases selected (offset ${offset}, n ${n}${values.known ? ', known only' : ''})`);
+  const skippedTotal = loaded.skipped.emptyTarget + loaded.skipped.invalid;
+  if (skippedTotal > 0) console.error(`lmedit eval: ${values.data}: skipped ${loaded.skipped.emptyTarget} records without a new target and ${loaded.skipped.invalid} invalid ones`);
+  if (values.addons) cases = loadAddons(cases, values.addons);
+  if (values.distracting) cases = distractingNeighbors(cases);
+  if (values['references-from-data']) cases = dataReferenceTexts(cases, loadCases(values.data, { format: loaded.format, skipInvalid: true }).cases);
+  if (values['idf-corpus'] && !values.generation) throw new UsageError('--idf-corpus needs --generation');
   const otherTask = values['other-task']
     ? { file: values['other-task'], items: readMultipleChoice(values['other-task'], { n: numberOption(values, 'other-task-n', 50) }) }
     : undefined;
@@ -74,6 +95,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const stats = statsProvider(tok, { corpus: values.corpus, samples }, samples);
   const editor = new Editor(model, tok, { method, hparams: hparamsFile, stats, seed: numberOption(values, 'seed', 0) });
 
+  const generation = values.generation
+    ? { tfidf: values['idf-corpus'] ? TfidfModel.fromCorpus(values['idf-corpus'], { split: idfSplit(values['idf-split']), cacheDir: join(defaultStatsDir(), '..', 'tfidf') }) : undefined }
+    : undefined;
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -84,10 +108,13 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const progress = new Progress(`${method} ${mode}`, cases.length, { unit: 'cases' });
   try {
     const summary = await evaluate({
-      editor, cases, out: values.out, mode, batchSize: numberOption(values, 'batch-size', 1), measureWhen: measureWhen as 'each' | 'end', curve, otherTask,
+      editor, cases, out: values.out, mode, batchSize: numberOption(values, 'batch-size', 1), measureWhen: measureWhen as 'each' | 'end', curve, otherTask, generation,
       meta: {
         name: basename(values.out), command: ['lmedit', 'eval', ...argv], modelFingerprint: modelFingerprint(model.source.dir),
-        data: { file: values.data, format: 'flat', n, offset, known: Boolean(values.known), selected: cases.length },
+        data: {
+          file: values.data, format: loaded.format, n, offset, sampleSeed: sampleSeed ?? null, known: Boolean(values.known), selected: cases.length,
+          skipped: loaded.skipped, addons: values.addons ?? null, distracting: Boolean(values.distracting),
+        },
       },
       signal: controller.signal,
       onProgress: (done) => progress.update(done),
@@ -100,4 +127,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
     editor.dispose();
     model.dispose();
   }
+}
+
+function idfSplit(v: string | undefined): CorpusSplit {
+  const s = v ?? 'paragraphs';
+  if (!['paragraphs', 'lines', 'wikitext-articles'].includes(s)) throw new UsageError(`--idf-split must be paragraphs, lines or wikitext-articles`);
+  return s as CorpusSplit;
 }

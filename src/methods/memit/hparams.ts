@@ -9,6 +9,12 @@ export interface MemitHparams extends ValueHparams, StatsHparams, ModuleTemplate
   mom2_update_weight: number;
   /** Explicit template groups (each template with one '{}'), instead of sampling them. */
   context_templates: string[] | null;
+  /**
+   * Sample ROME-style templates instead (one group, e.g. [[5, 10], [10, 10]]: 10 of 5 tokens and 10 of 10, plus
+   * '{}'), so that MEMIT can be run with ROME's hparams; null (default) = MEMIT's own ('{}' and 5 of 10 tokens, in
+   * two groups).
+   */
+  context_template_length_params: number[][] | null;
 }
 
 export const MEMIT_SCHEMA: Schema = {
@@ -21,4 +27,5 @@ export const MEMIT_SCHEMA: Schema = {
   ...MODULE_TEMPLATE_FIELDS,
   layer_module_tmp: { type: 'string' },
   context_templates: { type: 'string[]|null', default: null },
+  context_template_length_params: { type: 'number[][]|null', default: null },
 };

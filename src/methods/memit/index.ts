@@ -12,20 +12,22 @@ import type { EditContext, EditMethod, MethodResult, WeightDelta } from '../type
 import { representationsAt } from '../locate.js';
 import { subjectPositions } from '../rome/key.js';
 import { optimizeValue } from '../rome/value.js';
-import { checkTemplates, sampleMemitTemplates } from '../rome/templates.js';
+import { checkTemplates, sampleContextTemplates, sampleMemitTemplates } from '../rome/templates.js';
 import { applyDelta, weightLayout } from '../delta.js';
 import { MEMIT_SCHEMA, type MemitHparams } from './hparams.js';
 
-const templateCache = new WeakMap<CausalLM, Map<number, string[][]>>();
+const templateCache = new WeakMap<CausalLM, Map<string, string[][]>>();
 
 function templateGroups(model: CausalLM, ctx: EditContext, h: MemitHparams): string[][] {
   if (h.context_templates) return [checkTemplates(h.context_templates, 'hparams')];
   let perModel = templateCache.get(model);
   if (!perModel) templateCache.set(model, (perModel = new Map()));
-  let t = perModel.get(ctx.seed);
+  const lengths = h.context_template_length_params;
+  const key = `${ctx.seed}|${JSON.stringify(lengths)}`;
+  let t = perModel.get(key);
   if (!t) {
-    t = sampleMemitTemplates(model, ctx.tokenizer, ctx.seed);
-    perModel.set(ctx.seed, t);
+    t = lengths ? [sampleContextTemplates(model, ctx.tokenizer, lengths, ctx.seed)] : sampleMemitTemplates(model, ctx.tokenizer, ctx.seed);
+    perModel.set(key, t);
   }
   return t;
 }
