@@ -11,3 +11,15 @@ export { writePack, readPackManifest, applyPack, type PackManifest } from './edi
 export { normalizeRequest, type EditRequest, type NormalizedRequest, type PromptAnswer } from './methods/request.js';
 export { readHparamsFile, validateHparams } from './methods/hparams.js';
 export type { EditMethod, EditContext, MethodResult, WeightDelta, SecondMoment, SecondMomentProvider, LossStep } from './methods/types.js';
+export { runSetting, runSettingAsync, type EditMode, type SettingOptions } from './editor/settings.js';
+export { readFlatCases, NEIGHBORHOOD, type EditCase, type Probe } from './eval/cases.js';
+export { loadCases, detectFormat, mergeAddons, loadAddons, distractingNeighbors, type DatasetFormat, type LoadCasesOptions } from './eval/datasets/index.js';
+export { measureCases, modelScorer, tokenAccuracy, unchangedShare, type CaseScores, type ProbeScore, type TokenScore, type Scorer } from './eval/measure.js';
+export { PROTOCOLS, protocolFor, summarizeMetrics, summarizeAll, type Protocol, type CaseMetrics, type Summary } from './eval/protocol.js';
+export { romeProtocol, firstTokenProtocol, ROME_PROTOCOL, FIRST_TOKEN_PROTOCOL } from './eval/rome-protocol.js';
+export { easyEditProtocol, romeZsreProtocol, EASYEDIT_PROTOCOL, ROME_ZSRE_PROTOCOL } from './eval/easyedit-protocol.js';
+export { readMultipleChoice, multipleChoiceAccuracy, type ChoiceItem } from './eval/multiple-choice.js';
+export { wordTokenize } from './eval/word-tokenize.js';
+export { nGramEntropy, TfidfModel, generateForMetrics, fluency } from './eval/generation.js';
+export { evaluate, dataReferenceTexts, readCaseLines, summaryMarkdown, type EvaluateOptions, type RunSummary, type CaseLine } from './eval/run.js';
+export { writeReport, readRuns } from './report/index.js';
