@@ -2,9 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FACTGPT, GOLDEN, REPO_ROOT } from '../data.js';
+import { FACTGPT, GOLDEN, REPO_ROOT, SHARED_DATA } from '../data.js';
 
 function lmedit(...args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), ...args], { encoding: 'utf8', cwd: REPO_ROOT });
@@ -62,4 +63,28 @@ test('bad usage and bad input give clear errors and non-zero exits', () => {
   const badIds = lmedit('logits', '--model', FACTGPT, '--ids', '1,x');
   assert.equal(badIds.code, 2);
   assert.match(badIds.stderr, /'x' is not a token id/);
+});
+
+test('eval: a zsRE run with every protocol and generation metrics; report; usage errors', () => {
+  const out = mkdtempSync(join(tmpdir(), 'lmedit-cli-eval-'));
+  const run = join(out, 'zsre-ftm');
+  const hp = join(out, 'ftm.yaml');
+  writeFileSync(hp, readFileSync(join(REPO_ROOT, 'hparams/FT-M/factgpt.yaml'), 'utf8'));
+  const r = lmedit('eval', '--model', FACTGPT, '--method', 'FT-M', '--hparams', hp, '--data', join(SHARED_DATA, 'zsre-mend-1k/zsre_mend_train-1k.json'),
+    '--n', '2', '--sample-seed', '3', '--generation', '--out', run);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /## easyedit-token/);
+  assert.match(r.stdout, /## rome-zsre-token/);
+  assert.match(r.stdout, /## generation/);
+  const s = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8'));
+  assert.equal(s.data.format, 'zsre');
+  assert.equal(s.data.sampleSeed, 3);
+  assert.equal(s.metrics['easyedit-token'].post.n, 2);
+  assert.ok(s.metrics.generation.pre.fluency > 0);
+  const rep = lmedit('report', run, '--out', join(out, 'report'));
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.match(rep.stdout, /zsre-ftm/);
+  const bad = lmedit('eval', '--model', FACTGPT, '--data', join(FACTGPT, 'facts.json'), '--out', join(out, 'x'), '--curve', '5');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--curve applies to --mode sequential/);
 });
