@@ -80,6 +80,16 @@ describe('evaluation runs on kbgpt', () => {
     assert.ok(other.pre.accuracy >= 80, `kbgpt knows these: ${other.pre.accuracy}`);
     assert.ok(existsSync(join(out, 'curve.json')));
     await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'sequential' }), /cannot resume/);
+  });
+
+  test('multi-edit cases (MQuAKE-style): the additional edits are applied with the case, in the single setting only', async () => {
+    const [a, b] = cases;
+    const joint = { ...a, caseId: 'joint', additionalRequests: [b.request], rephrases: [], portability: {} };
+    const s = await evaluate({ editor: newEditor(), cases: [joint], out: join(root, 'multi'), mode: 'single' });
+    const [line] = readCaseLines(join(root, 'multi', 'cases.jsonl'));
+    assert.equal(line.editsApplied, 2, 'both rewrites applied when the case was measured');
+    assert.equal(s.metrics['rome-counterfact-prob'].post.ES, 100);
+    await assert.rejects(evaluate({ editor: newEditor(), cases: [joint], out: join(root, 'multi-b'), mode: 'batch' }), /only the single setting/);
     model.dispose();
   });
 });
