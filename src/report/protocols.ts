@@ -35,8 +35,20 @@ const LAYOUTS: ProtocolLayout[] = [
     lines: ['efficacy', 'paraphrase', 'specificity'], bars: ['efficacy', 'paraphrase', 'specificity', 'score'],
   },
   {
+    // the success definitions of the reference ROME runs in golden/ (first-token comparison, arg-max unchanged)
+    tag: 'rome-first-token', label: 'First-token',
+    columns: ['success_prompt', 'success_rephrase', 'locality_argmax_unchanged'],
+    names: { success_prompt: 'prompt', success_rephrase: 'rephrase', locality_argmax_unchanged: 'locality' },
+    lines: ['success_prompt', 'success_rephrase', 'locality_argmax_unchanged'],
+    bars: ['success_prompt', 'success_rephrase', 'locality_argmax_unchanged'],
+  },
+  {
     // n-gram entropy and TF-IDF similarity ×100: not bounded by 100 and of different scales, so no plots.
     tag: 'generation', label: 'Generation', columns: ['fluency', 'consistency'], lines: [], bars: [],
+  },
+  {
+    // multiple-choice accuracy on another task before and after editing
+    tag: 'other-task', label: 'Other task', columns: ['accuracy'], lines: ['accuracy'], bars: ['accuracy'],
   },
 ];
 
