@@ -219,7 +219,8 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
     signal: o.signal,
   });
 
-  const lines = readCaseLines(casesFile);
+  // the summary describes the selected cases (a directory may hold more, e.g. summarised again with a smaller --n)
+  const lines = readCaseLines(casesFile).filter((l) => ids.has(String(l.caseId)));
   const rows = lines.map((l) => ({ pre: l.pre, post: l.post }));
   const metrics: RunSummary['metrics'] = summarizeAll(rows);
   if (otherPre) {
