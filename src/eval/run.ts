@@ -245,8 +245,6 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
     };
     metrics.generation = { pre: part('pre'), post: part('post') };
   }
-  const records = result.records;
-  const edits = records.reduce((a, r) => a + r.requests.length, 0);
   const summary: RunSummary = {
     lmedit: { version: lmeditVersion() },
     run: {
@@ -263,18 +261,37 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
     setting: { mode: o.mode, batchSize, measureWhen: o.mode === 'sequential' ? o.measureWhen ?? 'each' : undefined },
     protocols: Object.fromEntries(PROTOCOLS.map((p) => [p.tag, p.description])),
     metrics,
-    efficiency: {
-      secondsPerEdit: edits ? records.reduce((a, r) => a + r.seconds, 0) / edits : NaN,
-      secondsPerChunk: chunkSeconds.length ? chunkSeconds.reduce((a, b) => a + b, 0) / chunkSeconds.length : NaN,
-      chunks: chunkSeconds.length,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      peakTensorBytes,
-    },
+    efficiency: efficiencyOf(lines, chunkSeconds, batchSize, peakTensorBytes, join(o.out, 'summary.json')),
     curve: curve.length ? curve : undefined,
   };
   writeFileAtomicSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   writeFileAtomicSync(join(o.out, 'summary.md'), summaryMarkdown(summary));
   return summary;
+}
+
+/**
+ * Efficiency over the whole run, resumed parts included: seconds per edit from the per-case timings in cases.jsonl;
+ * seconds per chunk from this process's chunks (else per-case seconds × batch size); peaks as the maximum of this
+ * process and the previous summary's.
+ */
+function efficiencyOf(lines: CaseLine[], chunkSeconds: number[], batchSize: number, peakTensorBytes: number, previousFile: string): RunSummary['efficiency'] {
+  const timed = lines.map((l) => l.seconds).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  const perEdit = timed.length ? timed.reduce((a, b) => a + b, 0) / timed.length : NaN;
+  let prev: Partial<RunSummary['efficiency']> = {};
+  if (existsSync(previousFile)) {
+    try {
+      prev = JSON.parse(readFileSync(previousFile, 'utf8')).efficiency ?? {};
+    } catch {
+      prev = {};
+    }
+  }
+  return {
+    secondsPerEdit: perEdit,
+    secondsPerChunk: chunkSeconds.length ? chunkSeconds.reduce((a, b) => a + b, 0) / chunkSeconds.length : perEdit * batchSize,
+    chunks: chunkSeconds.length || (prev.chunks ?? 0),
+    peakRssBytes: Math.max(process.resourceUsage().maxRSS * 1024, prev.peakRssBytes ?? 0),
+    peakTensorBytes: Math.max(peakTensorBytes, prev.peakTensorBytes ?? 0),
+  };
 }
 
 /** An editor view whose edit() also applies each case's additional requests (multi-hop data). */
