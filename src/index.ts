@@ -10,6 +10,7 @@ export { methodFor, methodNames, registerMethod } from './editor/methods.js';
 export { writePack, readPackManifest, applyPack, type PackManifest } from './editor/pack.js';
 export { normalizeRequest, type EditRequest, type NormalizedRequest, type PromptAnswer } from './methods/request.js';
 export { readHparamsFile, validateHparams } from './methods/hparams.js';
+export { MemoryValueCache, DiskValueCache, scopedValueCache, type ValueCache, type CachedValue } from './methods/value-cache.js';
 export type { EditMethod, EditContext, MethodResult, WeightDelta, SecondMoment, SecondMomentProvider, LossStep } from './methods/types.js';
 export { runSetting, runSettingAsync, type EditMode, type SettingOptions } from './editor/settings.js';
 export { readFlatCases, NEIGHBORHOOD, type EditCase, type Probe } from './eval/cases.js';

@@ -1,6 +1,7 @@
 // The Editor: a model, a method and its hparams. edit() applies edits and returns per-request diagnostics; nothing is
 // rolled back silently: restore() returns to the original weights, rollback(id) undoes one edit, save() writes a
 // loadable checkpoint with a record of the edits, saveDelta() a compact edit pack (see pack.ts).
+import { join } from 'node:path';
 import type { Tensor } from '../tensor/index.js';
 import { loadModel, saveModel, scoreContinuations, type CausalLM, type LoadOptions, type SaveOptions } from '../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
@@ -10,6 +11,8 @@ import type { EditDiagnostics, EditMethod, SecondMomentProvider, WeightDelta } f
 import { applyDelta, deltaNorm, disposeDelta } from '../methods/delta.js';
 import { methodFor } from './methods.js';
 import { writePack, type PackManifest } from './pack.js';
+import { DiskValueCache, scopedValueCache, type ValueCache } from '../methods/value-cache.js';
+import { defaultStatsDir, modelFingerprint } from '../stats/index.js';
 
 export interface EditorOptions {
   /** alg_name: ROME, R-ROME, MEMIT, FT-L, FT-M, … */
@@ -21,6 +24,12 @@ export interface EditorOptions {
   /** Seed for the method's random choices (context templates). Default 0. */
   seed?: number;
   log?: (message: string) => void;
+  /**
+   * Reuse optimised values (ROME's v*, MEMIT's z) computed earlier on the unedited model: a ValueCache, or a
+   * directory for a DiskValueCache shared across runs. Entries are scoped by the model's content fingerprint, and the
+   * cache is consulted only while no edit is applied (after load or restore()). Off by default.
+   */
+  valueCache?: ValueCache | string;
 }
 
 /** How the model answered one request before and after its edit (ROME's probability comparison). */
@@ -59,6 +68,9 @@ export class Editor {
   readonly history: EditRecord[] = [];
   private readonly originals = new Map<string, Tensor>();
   private nextId = 1;
+  /** Weights differ from the loaded ones (an edit was applied; rollback() subtracts, which is not bit-exact). */
+  private modified = false;
+  private scopedCache?: ValueCache;
 
   constructor(readonly model: CausalLM, readonly tokenizer: Tokenizer, readonly options: EditorOptions) {
     const { method, defaults } = methodFor(options.method);
@@ -93,10 +105,12 @@ export class Editor {
     const started = performance.now();
     const result = this.method.compute(this.model, requests, this.hparams, {
       tokenizer: this.tokenizer, stats: this.options.stats, seed: this.options.seed ?? 0, log: this.options.log,
+      valueCache: this.modified ? undefined : this.valueCache(),
     });
     for (const d of result.deltas) {
       this.rememberOriginal(d.param);
       applyDelta(this.model, d);
+      this.modified = true;
     }
     const seconds = (performance.now() - started) / 1000;
     const after = this.check(requests);
@@ -119,6 +133,21 @@ export class Editor {
     };
     this.history.push(record);
     return record;
+  }
+
+  /** Values looked up in the value cache so far (0 without one). */
+  get valueCacheHits(): number {
+    return this.scopedCache?.hits ?? 0;
+  }
+
+  private valueCache(): ValueCache | undefined {
+    const c = this.options.valueCache;
+    if (c === undefined) return undefined;
+    if (!this.scopedCache) {
+      const fp = modelFingerprint(this.model.source.dir, { cacheDir: defaultStatsDir() });
+      this.scopedCache = typeof c === 'string' ? new DiskValueCache(join(c, fp)) : scopedValueCache(c, fp);
+    }
+    return this.scopedCache;
   }
 
   /** Mean target log-probabilities on each request's own prompt. */
@@ -150,6 +179,7 @@ export class Editor {
   restore(): void {
     for (const [name, value] of this.originals) this.model.setParameter(name, value);
     for (const r of this.history) r.active = false;
+    this.modified = false;
   }
 
   /** Edits currently applied. */

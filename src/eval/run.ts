@@ -58,6 +58,8 @@ export interface CaseLine {
   /** Edits applied when the case was measured (sequential: all so far). */
   editsApplied: number;
   seconds?: number;
+  /** Share of the chunk's optimised values (v*, z) read from the value cache instead of computed (0–1). */
+  valueCached?: number;
   pre: CaseScores;
   post: CaseScores;
   metrics: Record<string, CaseMetrics>;
@@ -92,7 +94,11 @@ export interface RunSummary {
   setting: { mode: EditMode; batchSize: number; measureWhen?: 'each' | 'end' };
   protocols: Record<string, string>;
   metrics: Record<string, { pre: Summary; post: Summary } | { pre: Record<string, number>; post: Record<string, number> }>;
-  efficiency: { secondsPerEdit: number; secondsPerChunk: number; chunks: number; peakRssBytes: number; peakTensorBytes: number };
+  efficiency: {
+    secondsPerEdit: number; secondsPerChunk: number; chunks: number; peakRssBytes: number; peakTensorBytes: number;
+    /** Edits whose optimised value came from the value cache (their time excludes the optimisation); 0 without one. */
+    valuesFromCache?: number;
+  };
   curve?: CurvePoint[];
 }
 
@@ -178,11 +184,13 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
     const post = measureCases(tok, chunk, scorer);
     const other = o.otherTask && o.mode !== 'sequential' ? multipleChoiceAccuracy(tok, o.otherTask.items, scorer) : undefined;
     const seconds = records.reduce((a, r) => a + r.seconds, 0) / requests.length;
+    const reports = records.flatMap((r) => r.reports);
+    const cachedShare = reports.length ? reports.filter((r) => r.extra?.valueCached === true).length / reports.length : 0;
     chunk.forEach((c, i) => {
       const p = pre.get(String(c.caseId))!;
       const line: CaseLine = {
         caseId: c.caseId, method: editor.methodName, mode: o.mode, editsApplied: editor.activeEdits.reduce((a, r) => a + r.requests.length, 0),
-        seconds, pre: p, post: post[i], metrics: allCaseMetrics(p, post[i]),
+        seconds, valueCached: cachedShare || undefined, pre: p, post: post[i], metrics: allCaseMetrics(p, post[i]),
         otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined,
         generation: gen ? { pre: genPre.get(String(c.caseId))!, post: generationOf(c) } : undefined,
       };
@@ -291,6 +299,7 @@ function efficiencyOf(lines: CaseLine[], chunkSeconds: number[], batchSize: numb
     chunks: chunkSeconds.length || (prev.chunks ?? 0),
     peakRssBytes: Math.max(process.resourceUsage().maxRSS * 1024, prev.peakRssBytes ?? 0),
     peakTensorBytes: Math.max(peakTensorBytes, prev.peakTensorBytes ?? 0),
+    valuesFromCache: Math.round(lines.reduce((a, l) => a + (l.valueCached ?? 0), 0)),
   };
 }
 
@@ -329,7 +338,8 @@ export function summaryMarkdown(s: RunSummary): string {
   const out = [`# ${s.method} (${setting}) on ${s.model.name}`, '',
     `${s.run.complete ? '' : `**partial run: ${s.run.casesDone} of ${s.run.casesTotal} cases.** `}hparams ${s.hparamsFile}; statistics ${s.statsKeys.join(', ') || 'none'}; ` +
     `${s.efficiency.secondsPerEdit.toFixed(2)} s per edit; peak RSS ${(s.efficiency.peakRssBytes / 2 ** 30).toFixed(2)} GiB; ` +
-    `peak tensor memory ${(s.efficiency.peakTensorBytes / 2 ** 20).toFixed(0)} MiB`, ''];
+    `peak tensor memory ${(s.efficiency.peakTensorBytes / 2 ** 20).toFixed(0)} MiB` +
+    (s.efficiency.valuesFromCache ? ` (${s.efficiency.valuesFromCache} edits took their optimised value from the value cache, so their time excludes it)` : ''), ''];
   for (const [tag, m] of Object.entries(s.metrics)) {
     const keys = [...new Set([...Object.keys(m.pre), ...Object.keys(m.post)])].filter((k) => k !== 'n');
     out.push(`## ${tag}`, '', `| | n | ${keys.join(' | ')} |`, `|---|---|${keys.map(() => '---').join('|')}|`);

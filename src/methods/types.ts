@@ -7,6 +7,7 @@ import type { CausalLM } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { NormalizedRequest } from './request.js';
 import type { Schema } from './hparams.js';
+import type { ValueCache } from './value-cache.js';
 
 /** One optimisation step of a value/fine-tuning loop, as the reference prints it. */
 export interface LossStep {
@@ -72,6 +73,11 @@ export interface EditContext {
   log?: (message: string) => void;
   /** Put the raw key/value vectors into diagnostics.extra.vectors (for comparisons with a reference). */
   recordVectors?: boolean;
+  /**
+   * Optimised values computed earlier against the same weights (value-cache.ts). The Editor passes one only while
+   * its model is unedited; methods that optimise a value per request (ROME, MEMIT) read and fill it.
+   */
+  valueCache?: ValueCache;
 }
 
 export interface EditMethod<H = any> {

@@ -37,6 +37,8 @@ method
   --hparams FILE        default hparams/<METHOD>/<model name>.yaml
   --corpus PATH         statistics corpus (default $LMEDIT_CORPUS)   --samples N  statistics budget
   --seed S              the method's seed (context templates; default 0)
+  --value-cache DIR     reuse optimised values (ROME v*, MEMIT z) computed on the unedited model by earlier runs
+                        (e.g. MEMIT at several batch sizes, ROME then R-ROME); the summary counts the reused ones
 extra metrics
   --other-task FILE     multiple-choice JSONL (PIQA fields or {question, choices, label}) measured before and after
   --other-task-n N      items of it to use (default 50)
@@ -52,7 +54,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     method: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, offset: { type: 'string' },
     known: { type: 'boolean' }, mode: { type: 'string' }, 'batch-size': { type: 'string' }, 'measure-when': { type: 'string' },
-    curve: { type: 'string' }, hparams: { type: 'string' }, corpus: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' },
+    curve: { type: 'string' }, hparams: { type: 'string' }, corpus: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, 'value-cache': { type: 'string' },
     'other-task': { type: 'string' }, 'other-task-n': { type: 'string' }, format: { type: 'string' }, 'sample-seed': { type: 'string' },
     'skip-invalid': { type: 'boolean' }, addons: { type: 'string' }, distracting: { type: 'boolean' }, generation: { type: 'boolean' },
     'idf-corpus': { type: 'string' }, 'references-from-data': { type: 'boolean' }, 'idf-split': { type: 'string' },
@@ -93,7 +95,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const hparamsFile = defaultHparams(method, model, values.hparams);
   const samples = numberOption(values, 'samples') ?? Number(readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
   const stats = statsProvider(tok, { corpus: values.corpus, samples }, samples);
-  const editor = new Editor(model, tok, { method, hparams: hparamsFile, stats, seed: numberOption(values, 'seed', 0) });
+  const editor = new Editor(model, tok, { method, hparams: hparamsFile, stats, seed: numberOption(values, 'seed', 0), valueCache: values['value-cache'] });
 
   const generation = values.generation
     ? { tfidf: values['idf-corpus'] ? TfidfModel.fromCorpus(values['idf-corpus'], { split: idfSplit(values['idf-split']), cacheDir: join(defaultStatsDir(), '..', 'tfidf') }) : undefined }

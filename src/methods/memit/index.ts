@@ -76,9 +76,10 @@ export const memit: EditMethod<MemitHparams> = {
       const v = optimizeValue(model, ctx.tokenizer, r, {
         editModule: zModule, templates: groups.flat(), factToken: h.fact_token, numSteps: h.v_num_grad_steps, lr: h.v_lr,
         weightDecay: h.v_weight_decay, clampNormFactor: h.clamp_norm_factor, klFactor: h.kl_factor, lossLayer: h.v_loss_layer,
+        cache: ctx.valueCache,
       });
-      ctx.log?.(`MEMIT z ${r.index + 1}/${requests.length}: loss ${v.trace[0].loss.toFixed(3)} → ${v.trace[v.trace.length - 1].loss.toFixed(3)}`);
-      return { z: keep(v.target), trace: v.trace, initial: v.initial.norm().item(), delta: v.delta.norm().item() };
+      ctx.log?.(`MEMIT z ${r.index + 1}/${requests.length}: loss ${v.trace[0].loss.toFixed(3)} → ${v.trace[v.trace.length - 1].loss.toFixed(3)}${v.cached ? ' (cached)' : ''}`);
+      return { z: keep(v.target), trace: v.trace, initial: v.initial.norm().item(), delta: v.delta.norm().item(), cached: v.cached === true };
     }));
     const zs = keep(stack(values.map((v) => v.z), 0)); // [n, d]
     values.forEach((v) => v.z.dispose());
@@ -123,7 +124,7 @@ export const memit: EditMethod<MemitHparams> = {
       statsKeys,
       diagnostics: requests.map((r, i) => ({
         caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
-        lossTrace: values[i].trace, norms: { zInit: values[i].initial, delta: values[i].delta },
+        lossTrace: values[i].trace, norms: { zInit: values[i].initial, delta: values[i].delta }, extra: { valueCached: values[i].cached },
       })),
     };
   },

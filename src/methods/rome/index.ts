@@ -75,6 +75,7 @@ function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams,
         editModule: h.mlp_module_tmp.replace('{}', String(layer)),
         templates, factToken: h.fact_token, numSteps: h.v_num_grad_steps, lr: h.v_lr,
         weightDecay: h.v_weight_decay, clampNormFactor: h.clamp_norm_factor, klFactor: h.kl_factor, lossLayer: h.v_loss_layer,
+        cache: ctx.valueCache,
       });
       // the (key, output) pair the update is solved for
       let key;
@@ -101,14 +102,14 @@ function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams,
       const vectors = ctx.recordVectors
         ? { kStar: kStar.toFlatArray(), kPrompt: key.toFlatArray(), u: u.toFlatArray(), vPrompt: currentOutput.toFlatArray(), vStar: target.toFlatArray(), right: right.toFlatArray() }
         : undefined;
-      return { delta: keep(delta), trace: v.trace, lookup: v.lookupIndices, norms, vectors };
+      return { delta: keep(delta), trace: v.trace, lookup: v.lookupIndices, norms, vectors, cached: v.cached === true };
     });
     result.deltas.push(out.delta);
     if (statsKey) result.statsKeys.push(statsKey);
     result.diagnostics.push({
       caseId: request.caseId, prompt: request.text, targetNew: request.targetNew,
       seconds: (performance.now() - started) / 1000, lossTrace: out.trace, norms: out.norms,
-      extra: { layer, lookupIndices: out.lookup, templates: templates.length, ...(out.vectors ? { vectors: out.vectors } : {}) },
+      extra: { layer, lookupIndices: out.lookup, templates: templates.length, valueCached: out.cached, ...(out.vectors ? { vectors: out.vectors } : {}) },
     });
   }
 }

@@ -11,6 +11,7 @@ import type { Tokenizer } from '../../io/tokenizer.js';
 import type { NormalizedRequest } from '../request.js';
 import type { LossStep } from '../types.js';
 import { lookupIndex, type FactToken } from '../locate.js';
+import type { ValueCache } from '../value-cache.js';
 
 export interface ValueOptions {
   /** Module whose output receives δ (ROME: the MLP; MEMIT: the block). */
@@ -27,6 +28,8 @@ export interface ValueOptions {
    * what every published ROME/MEMIT config uses (gpt2-xl 47, gpt-j 27).
    */
   lossLayer: number;
+  /** Values already optimised against these weights (see value-cache.ts); only pass one for the unedited model. */
+  cache?: ValueCache;
 }
 
 export interface ValueResult {
@@ -38,6 +41,8 @@ export interface ValueResult {
   trace: LossStep[];
   /** Subject positions of every prompt (rewriting prompts, then the KL prompt). */
   lookupIndices: number[];
+  /** The value came from the cache (no optimisation ran). */
+  cached?: boolean;
 }
 
 const KL_PROMPTS = ['{} is a'];
@@ -75,6 +80,16 @@ function buildBatch(tok: Tokenizer, request: NormalizedRequest, o: ValueOptions)
 
 export function optimizeValue(model: CausalLM, tok: Tokenizer, request: NormalizedRequest, o: ValueOptions): ValueResult {
   const b = buildBatch(tok, request, o);
+  // everything the optimisation reads, apart from the weights (the cache is scoped to those by its owner)
+  const cacheKey = o.cache && JSON.stringify({
+    v: 1, module: o.editModule, ids: b.inputIds, mask: b.mask, lookup: b.lookupIndices, rows: b.rows, cols: b.cols, labels: b.labels,
+    steps: o.numSteps, lr: o.lr, wd: o.weightDecay, clamp: o.clampNormFactor, kl: o.klFactor, lossLayer: o.lossLayer, dtype: model.dtype,
+  });
+  const hit = cacheKey ? o.cache!.get(cacheKey) : undefined;
+  if (hit) {
+    const t = (a: number[]) => tensor(a, { dtype: model.dtype });
+    return { target: t(hit.target), initial: t(hit.initial), delta: t(hit.delta), trace: hit.trace, lookupIndices: hit.lookupIndices, cached: true };
+  }
   const n = b.inputIds.length;
   const at = { rows: Array.from({ length: n }, (_, i) => i), positions: b.lookupIndices };
   const lastLayer = model.dims.numLayers - 1;
@@ -139,13 +154,20 @@ export function optimizeValue(model: CausalLM, tok: Tokenizer, request: Normaliz
       });
       if (done) break;
     }
-    return noGrad(() => ({
+    const result: ValueResult = noGrad(() => ({
       target: initial!.add(delta),
       initial: initial!.clone(),
       delta: delta.detach().clone(),
       trace,
       lookupIndices: b.lookupIndices,
     }));
+    if (cacheKey) {
+      o.cache!.set(cacheKey, {
+        target: result.target.toFlatArray(), initial: result.initial.toFlatArray(), delta: result.delta.toFlatArray(),
+        trace, lookupIndices: b.lookupIndices,
+      });
+    }
+    return result;
   } finally {
     initial?.dispose();
     delta.dispose();
