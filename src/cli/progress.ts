@@ -15,6 +15,8 @@ export class Progress {
   private readonly start = Date.now();
   private lastDecile = -1;
   private lastDraw = 0;
+  private lastNote = 0;
+  private detail = '';
   private readonly stream: NodeJS.WritableStream & { isTTY?: boolean };
 
   constructor(readonly label: string, readonly total: number, readonly opts: ProgressOptions = {}) {
@@ -30,7 +32,25 @@ export class Progress {
   /** Sets the absolute count (e.g. when resuming). */
   update(done: number): void {
     this.done = done;
+    this.detail = '';
     this.draw(false);
+  }
+
+  /**
+   * Shows what the current unit is doing (e.g. "MEMIT z 12/100" inside a batch of 100 edits) after the count, until
+   * the next update: redrawn on a terminal; on a log at most one line a minute (`intervalMs`).
+   */
+  note(text: string, intervalMs = 60_000): void {
+    this.detail = text;
+    if (this.opts.silent) return;
+    if (this.stream.isTTY) {
+      this.draw(false);
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastNote < intervalMs) return;
+    this.lastNote = now;
+    this.stream.write(`${this.label}: ${this.status(this.total > 0 ? Math.min(1, this.done / this.total) : 1)}\n`);
   }
 
   finish(): void {
@@ -68,7 +88,7 @@ export class Progress {
     const rate = this.rate;
     const left = rate > 0 ? (this.total - this.done) / rate : NaN;
     const eta = Number.isFinite(left) && frac < 1 ? ` ETA ${formatSeconds(left)}` : '';
-    return `${this.done}/${this.total} ${unit} (${(frac * 100).toFixed(0)}%) ${formatRate(rate)} ${unit}/s${eta}`;
+    return `${this.done}/${this.total} ${unit} (${(frac * 100).toFixed(0)}%) ${formatRate(rate)} ${unit}/s${eta}${this.detail ? ` · ${this.detail}` : ''}`;
   }
 }
 

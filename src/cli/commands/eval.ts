@@ -95,7 +95,11 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const hparamsFile = defaultHparams(method, model, values.hparams);
   const samples = numberOption(values, 'samples') ?? Number(readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
   const stats = statsProvider(tok, { corpus: values.corpus, samples }, samples);
-  const editor = new Editor(model, tok, { method, hparams: hparamsFile, stats, seed: numberOption(values, 'seed', 0), valueCache: values['value-cache'] });
+  const progress = new Progress(`${method} ${mode}`, cases.length, { unit: 'cases' });
+  const editor = new Editor(model, tok, {
+    method, hparams: hparamsFile, stats, seed: numberOption(values, 'seed', 0), valueCache: values['value-cache'],
+    log: (m) => progress.note(m), // progress inside a chunk (MEMIT's z i/n in a batch of 1,000)
+  });
 
   const generation = values.generation
     ? { tfidf: values['idf-corpus'] ? TfidfModel.fromCorpus(values['idf-corpus'], { split: idfSplit(values['idf-split']), cacheDir: join(defaultStatsDir(), '..', 'tfidf') }) : undefined }
@@ -107,7 +111,6 @@ export async function evalCommand(argv: string[]): Promise<void> {
     controller.abort();
   };
   process.on('SIGINT', onSigint);
-  const progress = new Progress(`${method} ${mode}`, cases.length, { unit: 'cases' });
   try {
     const summary = await evaluate({
       editor, cases, out: values.out, mode, batchSize: numberOption(values, 'batch-size', 1), measureWhen: measureWhen as 'each' | 'end', curve, otherTask, generation,

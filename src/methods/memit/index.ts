@@ -91,6 +91,7 @@ export const memit: EditMethod<MemitHparams> = {
     try {
       layers.forEach((layer, i) => {
         const module = h.rewrite_module_tmp.replace('{}', String(layer));
+        ctx.log?.(`MEMIT update of layer ${layer} (${i + 1}/${layers.length}) for ${requests.length} edits`);
         const delta = tidy(() => noGrad(() => {
           const K = computeKeys(model, ctx, requests, groups, module, h).to('float64').t(); // [in, n]
           const R = zs.sub(currentZ(model, ctx, requests, zModule, h)).to('float64').t(); // [d, n]
