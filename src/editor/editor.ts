@@ -2,7 +2,7 @@
 // rolled back silently: restore() returns to the original weights, rollback(id) undoes one edit, save() writes a
 // loadable checkpoint with a record of the edits, saveDelta() a compact edit pack (see pack.ts).
 import { join } from 'node:path';
-import type { Tensor } from '../tensor/index.js';
+import { keep, noGrad, tidy, type Tensor } from '../tensor/index.js';
 import { loadModel, saveModel, scoreContinuations, type CausalLM, type LoadOptions, type SaveOptions } from '../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { readHparamsFile, validateHparams } from '../methods/hparams.js';
@@ -58,6 +58,11 @@ export interface EditRecord {
   statsKeys: string[];
   seconds: number;
   active: boolean;
+  /**
+   * 'state': parameters set to saved values (adoptState, e.g. a resumed sequential run) rather than computed by the
+   * method; its deltas are the dense differences to the original values.
+   */
+  kind?: 'edit' | 'state';
 }
 
 export class Editor {
@@ -180,6 +185,40 @@ export class Editor {
     for (const [name, value] of this.originals) this.model.setParameter(name, value);
     for (const r of this.history) r.active = false;
     this.modified = false;
+  }
+
+  /** Names of the parameters that edits have changed since the Editor was made (restore() resets them). */
+  get touchedParameters(): string[] {
+    return [...this.originals.keys()];
+  }
+
+  /**
+   * Sets parameters to saved values and records that as one active 'state' record standing for `requests` (its
+   * deltas: the dense differences to the original values): how a resumed sequential run gets back the weights its
+   * earlier edits left. restore() returns to the original weights exactly; save() and saveDelta() include it.
+   */
+  adoptState(values: Map<string, Tensor>, requests: EditRequest[]): EditRecord {
+    const normalized = normalizeRequests(requests);
+    const deltas: WeightDelta[] = [];
+    for (const [name, value] of values) {
+      this.rememberOriginal(name);
+      const original = this.originals.get(name)!;
+      if (value.shape.join() !== original.shape.join()) throw new Error(`adoptState: '${name}' has shape [${value.shape}], the model's is [${original.shape}]`);
+      const current = this.model.snapshot([name]).get(name)!;
+      try {
+        deltas.push({ param: name, dense: tidy(() => noGrad(() => keep(value.to({ dtype: 'float32' }).sub(current.to({ dtype: 'float32' }))))) });
+      } finally {
+        current.dispose();
+      }
+      this.model.setParameter(name, value);
+      this.modified = true;
+    }
+    const record: EditRecord = {
+      id: `edit-${this.nextId++}`, method: this.methodName, requests: normalized, deltas, reports: [], statsKeys: [],
+      seconds: 0, active: true, kind: 'state',
+    };
+    this.history.push(record);
+    return record;
   }
 
   /** Edits currently applied. */

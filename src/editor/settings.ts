@@ -24,6 +24,11 @@ export interface SettingOptions<T> {
   afterChunk?: (requestsSoFar: EditRequest[], records: EditRecord[]) => void;
   /** Called after each chunk with (done, total). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * 'sequential' only: requests whose edits the editor already holds as its active edits (a resumed run, see
+   * Editor.adoptState). They count in `afterChunk`'s requests so far and in the 'end' measurement.
+   */
+  previous?: EditRequest[];
 }
 
 export interface SettingResult<T> {
@@ -43,12 +48,13 @@ export function runSetting<T>(editor: Editor, requests: EditRequest[], o: Settin
  * The same, yielding to the event loop after every chunk so that signal handlers and timers run; stops early (model
  * restored, results so far returned, `stopped` true) once `signal` is aborted.
  */
-export async function runSettingAsync<T>(editor: Editor, requests: EditRequest[], o: SettingOptions<T> & { signal?: AbortSignal }): Promise<SettingResult<T> & { stopped: boolean }> {
+export async function runSettingAsync<T>(editor: Editor, requests: EditRequest[], o: SettingOptions<T> & { signal?: AbortSignal; onStop?: () => void }): Promise<SettingResult<T> & { stopped: boolean }> {
   const state: SettingResult<T> = { results: [], records: [] };
   const steps = settingSteps(editor, requests, o, state);
   while (!steps.next().done) {
     await new Promise((resolve) => setImmediate(resolve));
     if (o.signal?.aborted) {
+      o.onStop?.(); // the edits are still applied here
       steps.return(undefined); // runs the generator's finally: the model is restored
       return { ...state, stopped: true };
     }
@@ -59,7 +65,14 @@ export async function runSettingAsync<T>(editor: Editor, requests: EditRequest[]
 function* settingSteps<T>(editor: Editor, requests: EditRequest[], o: SettingOptions<T>, state: SettingResult<T>): Generator<number, void, undefined> {
   const size = o.mode === 'single' ? 1 : Math.max(1, o.batchSize ?? 1);
   if (!Number.isInteger(size)) throw new Error(`batchSize must be a positive integer, got ${o.batchSize}`);
-  if (editor.activeEdits.length > 0) throw new Error('runSetting: the editor already has active edits; restore() first');
+  const previous = o.previous ?? [];
+  if (previous.length > 0 && o.mode !== 'sequential') throw new Error(`runSetting: earlier edits (previous) only make sense in the sequential setting, not '${o.mode}'`);
+  const held = editor.activeEdits.reduce((a, r) => a + r.requests.length, 0);
+  if (held !== previous.length) {
+    throw new Error(previous.length === 0
+      ? 'runSetting: the editor already has active edits; restore() first'
+      : `runSetting: ${previous.length} earlier edits were announced but the editor holds ${held}`);
+  }
   const { results, records } = state;
   try {
     for (let start = 0; start < requests.length; start += size) {
@@ -68,12 +81,12 @@ function* settingSteps<T>(editor: Editor, requests: EditRequest[], o: SettingOpt
       records.push(...recs);
       if (o.mode !== 'sequential' || (o.measureWhen ?? 'each') === 'each') results.push(...o.measure(chunk, recs));
       const done = Math.min(start + size, requests.length);
-      if (o.mode === 'sequential') o.afterChunk?.(requests.slice(0, done), records);
+      if (o.mode === 'sequential') o.afterChunk?.([...previous, ...requests.slice(0, done)], records);
       if (o.mode !== 'sequential') editor.restore();
       o.onProgress?.(done, requests.length);
       yield done;
     }
-    if (o.mode === 'sequential' && o.measureWhen === 'end') results.push(...o.measure(requests, records));
+    if (o.mode === 'sequential' && o.measureWhen === 'end') results.push(...o.measure([...previous, ...requests], records));
   } finally {
     editor.restore();
   }

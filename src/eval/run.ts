@@ -1,7 +1,8 @@
 // An evaluation run: edit cases under a setting (single / batch / sequential), measure every probe before (once,
 // cached) and after, and write a run directory that `lmedit report` reads:
 //   cases.jsonl   one line per case, appended as it goes (pre and post probe scores, per-protocol metrics, timing);
-//                 a rerun into the same directory skips finished cases (single and batch settings)
+//                 a rerun into the same directory skips finished cases
+//   state.safetensors  sequential setting: the checkpoint a rerun resumes from (sequential-state.ts)
 //   pre.json      the pre-edit probe scores, keyed by model fingerprint and case id
 //   summary.json  metadata (lmedit version, model fingerprint, data, method, hparams, statistics keys, seeds,
 //                 setting) and, per protocol tag, the summaries before and after; efficiency; the sequential curve
@@ -22,6 +23,10 @@ import { allCaseMetrics, PROTOCOLS, summarizeAll, type CaseMetrics, type Summary
 import { multipleChoiceAccuracy, type ChoiceItem } from './multiple-choice.js';
 import { editPrompt } from './measure.js';
 import { generateForMetrics, nGramEntropy, type TfidfModel } from './generation.js';
+import { readSequentialStateMeta, readSequentialStateTensors, saveSequentialState } from './sequential-state.js';
+
+/** The checkpoint of a sequential run in its directory (sequential-state.ts). */
+export const SEQUENTIAL_STATE_FILE = 'state.safetensors';
 
 export interface EvaluateOptions {
   editor: Editor;
@@ -139,9 +144,8 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
   const startedAt = new Date().toISOString();
 
   // resume: skip finished cases (whole chunks in the batch setting)
-  const finished = readCaseLines(casesFile);
+  let finished = readCaseLines(casesFile);
   if (finished.length > 0) {
-    if (o.mode === 'sequential') throw new Error(`${casesFile} exists: a sequential run cannot resume (edits must accumulate from the start); use a new --out`);
     const prev = finished[0];
     if (prev.method !== editor.methodName || prev.mode !== o.mode) {
       throw new Error(`${casesFile} holds a ${prev.method} ${prev.mode} run; this is ${editor.methodName} ${o.mode}: use a new --out`);
@@ -154,7 +158,34 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
       throw new Error(`${casesFile}: the finished cases are not whole batches of ${batchSize} from the start; use a new --out`);
     }
   }
-  const todo = cases.filter((c) => !doneIds.has(String(c.caseId)));
+  // a sequential run resumes from its checkpoint (state.safetensors): the cases it holds are not edited again
+  const stateFile = join(o.out, SEQUENTIAL_STATE_FILE);
+  let previous: EditCase[] = [];
+  let resumedCurve: CurvePoint[] = [];
+  if (o.mode === 'sequential' && (finished.length > 0 || existsSync(stateFile))) {
+    if (!existsSync(stateFile)) {
+      throw new Error(`${casesFile} exists but ${stateFile} does not (a run from an older lmedit, or the checkpoint was deleted): a sequential run resumes from its checkpoint; use a new --out`);
+    }
+    const meta = readSequentialStateMeta(stateFile);
+    const want = { method: editor.methodName, batchSize, measureWhen: o.measureWhen ?? 'each', fingerprint: o.meta?.modelFingerprint ?? null };
+    for (const [k, v] of Object.entries(want)) {
+      if (meta[k as keyof typeof want] !== v) throw new Error(`${stateFile}: the run was started with ${k} ${meta[k as keyof typeof want]}, this one has ${v}; use the same options or a new --out`);
+    }
+    const prefix = cases.slice(0, meta.caseIds.length).map((c) => String(c.caseId));
+    if (prefix.length !== meta.caseIds.length || prefix.some((id, i) => id !== meta.caseIds[i])) {
+      throw new Error(`${stateFile}: the saved weights hold the edits of cases ${meta.caseIds.slice(0, 5).join(', ')}${meta.caseIds.length > 5 ? ', …' : ''}, ` +
+        `but the data selects ${prefix.slice(0, 5).join(', ')}${prefix.length > 5 ? ', …' : ''} first; use the same data options or a new --out`);
+    }
+    previous = cases.slice(0, meta.caseIds.length);
+    // cases measured after the checkpoint are edited and measured again
+    const held = new Set(meta.caseIds);
+    const kept = finished.filter((l) => held.has(String(l.caseId)));
+    if (kept.length !== finished.length) writeFileAtomicSync(casesFile, kept.map((l) => JSON.stringify(l) + '\n').join(''));
+    finished = kept;
+    const curveFile = join(o.out, 'curve.json');
+    if (existsSync(curveFile)) resumedCurve = (JSON.parse(readFileSync(curveFile, 'utf8')) as CurvePoint[]).filter((p) => p.edits <= previous.length);
+  }
+  const todo = o.mode === 'sequential' ? cases.slice(previous.length) : cases.filter((c) => !doneIds.has(String(c.caseId)));
 
   const fingerprint = o.meta?.modelFingerprint;
   const pre = preScores(tok, cases, join(o.out, 'pre.json'), scorer, fingerprint);
@@ -171,8 +202,8 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
   const genPre = new Map<string, GenerationScores>();
   if (gen) for (const c of todo) genPre.set(String(c.caseId), generationOf(c));
 
-  const byRequest = new Map<EditRequest, EditCase>(todo.map((c) => [c.request, c]));
-  const curve: CurvePoint[] = [];
+  const byRequest = new Map<EditRequest, EditCase>(cases.map((c) => [c.request, c]));
+  const curve: CurvePoint[] = resumedCurve;
   const curveAt = new Set(o.curve ?? []);
   const chunkSeconds: number[] = [];
   let peakTensorBytes = 0;
@@ -203,11 +234,39 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
   const requests = todo.map((c) => c.request);
   const extra = new Map(todo.filter((c) => c.additionalRequests?.length).map((c) => [c.request, c.additionalRequests!]));
   const wrapped = extra.size === 0 ? editor : withAdditional(editor, extra);
-  const result = await runSettingAsync(wrapped as Editor, requests, {
-    mode: o.mode, batchSize, measureWhen: o.measureWhen,
+  // sequential checkpoints: after a chunk when saving costs ≤ 5% of the time since the last save, at curve points,
+  // at the end and when stopped
+  let lastSave = performance.now();
+  let saveCost = 0;
+  let soFarNow: EditRequest[] = previous.map((c) => c.request);
+  const saveState = () => {
+    const t0 = performance.now();
+    saveSequentialState(stateFile, editor, {
+      method: editor.methodName, batchSize, measureWhen: o.measureWhen ?? 'each', fingerprint: o.meta?.modelFingerprint ?? null,
+      caseIds: soFarNow.map((r) => String(byRequest.get(r)!.caseId)),
+    });
+    lastSave = performance.now();
+    saveCost = lastSave - t0;
+  };
+  if (previous.length > 0) {
+    const values = readSequentialStateTensors(stateFile);
+    try {
+      editor.adoptState(values, previous.map((c) => c.request));
+    } finally {
+      for (const t of values.values()) t.dispose();
+    }
+  }
+  const alreadyDone = o.mode === 'sequential' && todo.length === 0 && finished.length >= cases.length;
+  const result = alreadyDone ? { stopped: false } : await runSettingAsync(wrapped as Editor, requests, {
+    mode: o.mode, batchSize, measureWhen: o.measureWhen, previous: previous.map((c) => c.request),
     measure,
+    onStop: () => {
+      if (o.mode === 'sequential') saveState();
+    },
     afterChunk: (soFar) => {
-      if (curveAt.has(soFar.length) || (curveAt.size > 0 && soFar.length === requests.length)) {
+      soFarNow = soFar;
+      const atCurve = curveAt.has(soFar.length) || (curveAt.size > 0 && soFar.length === cases.length);
+      if (atCurve) {
         const cs = soFar.map((r) => byRequest.get(r)!);
         const post = measureCases(tok, cs, scorer);
         const rows = cs.map((c, i) => ({ pre: pre.get(String(c.caseId))!, post: post[i] }));
@@ -216,6 +275,7 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
         curve.push({ edits: soFar.length, metrics, otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined });
         writeFileAtomicSync(join(o.out, 'curve.json'), JSON.stringify(curve, null, 2) + '\n');
       }
+      if (atCurve || soFar.length === cases.length || performance.now() - lastSave >= 20 * saveCost) saveState();
     },
     onProgress: (done, total) => {
       chunkSeconds.push(editor.history.slice(historySeen).reduce((a, r) => a + r.seconds, 0));

@@ -109,6 +109,34 @@ describe('Editor on kbgpt', () => {
     editor.dispose();
   });
 
+  test('adoptState() sets saved weights as one record of earlier edits; restore() is exact', () => {
+    const editor = new Editor(model, tok, { method: 'FT-M', hparams: join(REPO_ROOT, 'hparams/FT-M/kbgpt.yaml') });
+    const c = known[31];
+    const param = 'transformer.h.0.mlp.c_proj.weight';
+    const params = [param, 'transformer.h.0.mlp.c_proj.bias']; // FT trains the module's weight and bias
+    const original = model.snapshot(params);
+    editor.edit(request(c));
+    const edited = model.snapshot(params);
+    const answer = argmaxOf(model, tok, c.prompt);
+    editor.restore();
+    assert.deepEqual(editor.touchedParameters.sort(), [...params].sort());
+
+    const fresh = new Editor(model, tok, { method: 'FT-M', hparams: join(REPO_ROOT, 'hparams/FT-M/kbgpt.yaml') });
+    const record = fresh.adoptState(edited, [request(c)]);
+    assert.equal(record.kind, 'state');
+    assert.equal(fresh.activeEdits.length, 1);
+    assert.equal(argmaxOf(model, tok, c.prompt), answer, 'the adopted weights answer as the edited model did');
+    const diff = tidy(() => record.deltas[0].dense!.sub(edited.get(param)!.sub(original.get(param)!)).abs().max().item());
+    assert.ok(diff < 1e-6, `the record's delta is saved − original (max error ${diff})`);
+    fresh.restore();
+    for (const p of params) assert.equal(tidy(() => model.snapshot([p]).get(p)!.equal(original.get(p)!)), true, `restore() is exact (${p})`);
+    assert.throws(() => fresh.adoptState(new Map([[param, edited.get(param)!.t()]]), [request(c)]), /has shape \[256,1024\], the model's is \[1024,256\]/);
+    fresh.restore();
+    for (const t of [...original.values(), ...edited.values()]) t.dispose();
+    editor.dispose();
+    fresh.dispose();
+  });
+
   test('save() writes a checkpoint that reloads with the edit and a record of it', () => {
     const editor = new Editor(model, tok, { method: 'ROME', hparams: join(REPO_ROOT, 'hparams/ROME/kbgpt.yaml'), stats });
     const c = known[40];

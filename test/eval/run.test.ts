@@ -2,7 +2,7 @@
 // resuming, an aborted run leaving a valid partial summary, the sequential curve, other-task locality.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/models/index.js';
@@ -79,7 +79,33 @@ describe('evaluation runs on kbgpt', () => {
     assert.equal(other.pre.n, 10);
     assert.ok(other.pre.accuracy >= 80, `kbgpt knows these: ${other.pre.accuracy}`);
     assert.ok(existsSync(join(out, 'curve.json')));
-    await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'sequential' }), /cannot resume/);
+  });
+
+  test('sequential: a stopped run resumes from its checkpoint and gives the same numbers as an uninterrupted one', async () => {
+    const whole = join(root, 'seq-whole');
+    const ref = await evaluate({ editor: newEditor(), cases, out: whole, mode: 'sequential', curve: [1, 3] });
+    const out = join(root, 'seq-resume');
+    const controller = new AbortController();
+    const partial = await evaluate({ editor: newEditor(), cases, out, mode: 'sequential', curve: [1, 3], signal: controller.signal, onProgress: () => controller.abort() });
+    assert.equal(partial.run.complete, false);
+    assert.equal(partial.run.casesDone, 1);
+    assert.ok(existsSync(join(out, 'state.safetensors')), 'the checkpoint is written');
+    const editor = newEditor();
+    const done = await evaluate({ editor, cases, out, mode: 'sequential', curve: [1, 3] });
+    assert.equal(done.run.complete, true);
+    assert.deepEqual(editor.history.map((r) => [r.kind ?? 'edit', r.requests.length]), [['state', 1], ['edit', 1], ['edit', 1]],
+      'the first edit comes back from the checkpoint, the other two are computed');
+    const lines = readCaseLines(join(out, 'cases.jsonl'));
+    assert.deepEqual(lines.map((l) => [l.caseId, l.editsApplied]), readCaseLines(join(whole, 'cases.jsonl')).map((l) => [l.caseId, l.editsApplied]));
+    assert.deepEqual(lines.map((l) => l.post), readCaseLines(join(whole, 'cases.jsonl')).map((l) => l.post), 'identical scores');
+    const json = (x: unknown) => JSON.parse(JSON.stringify(x));
+    assert.deepEqual(json(done.curve), json(ref.curve), 'the same curve (its first point read back from curve.json)');
+    assert.deepEqual(done.metrics, ref.metrics);
+    // other options, or no checkpoint: refused with the reason
+    await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'sequential', batchSize: 2 }), /started with batchSize 1, this one has 2/);
+    await assert.rejects(evaluate({ editor: newEditor(), cases: cases.slice(1), out, mode: 'sequential' }), /saved weights hold the edits of cases/);
+    rmSync(join(out, 'state.safetensors'));
+    await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'sequential' }), /state\.safetensors does not/);
   });
 
   test('multi-edit cases (MQuAKE-style): the additional edits are applied with the case, in the single setting only', async () => {

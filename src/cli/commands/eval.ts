@@ -47,7 +47,7 @@ extra metrics
   --idf-split S         documents of the IDF corpus: paragraphs (default), lines, wikitext-articles
   --references-from-data  reference texts of a case = the other cases' statements whose answer is its new target
 
-A rerun into the same --out skips finished cases (single and batch settings). Ctrl-C stops after the current edit
+A rerun into the same --out skips finished cases (sequential: resumes from the checkpoint state.safetensors). Ctrl-C stops after the current edit
 and writes a valid partial summary.`;
 
 export async function evalCommand(argv: string[]): Promise<void> {
