@@ -33,6 +33,8 @@ export interface Run {
   /** Protocol tag → before and after the edits. */
   metrics: Record<string, { pre?: MetricValues; post?: MetricValues }>;
   secondsPerEdit?: number;
+  /** Edits whose optimised value came from the value cache (their seconds exclude the optimisation). */
+  valuesFromCache?: number;
   peakRssBytes?: number;
   peakTensorBytes?: number;
   /** Sequential runs: the metrics after each number of accumulated edits, in increasing order. */
@@ -114,6 +116,7 @@ export function normalizeSummary(json: unknown, dir: string, file: string): Run 
     n: casesDone ?? (posts.length > 0 ? Math.max(...posts) : num(data.n)),
     metrics,
     secondsPerEdit: num(efficiency.secondsPerEdit) ?? num(top.secondsPerCase),
+    valuesFromCache: num(efficiency.valuesFromCache),
     peakRssBytes: num(efficiency.peakRssBytes),
     peakTensorBytes: num(efficiency.peakTensorBytes),
     curve: readCurve(top.curve, bad),

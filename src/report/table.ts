@@ -85,8 +85,10 @@ export function tableMarkdown(table: ReportTable, runs: Run[]): string {
       const run = runs.find((r) => r.label === row.run);
       return `${text} ⚠ partial${run?.casesDone !== undefined && run.casesTotal !== undefined ? ` ${run.casesDone}/${run.casesTotal}` : ''}`;
     }
+    if (c.key === 'secondsPerEdit' && row.values[c.key] !== null && cachedRun(row)) return `${text} †`;
     return text;
   };
+  const cachedRun = (row: Row) => (runs.find((r) => r.label === row.run)?.valuesFromCache ?? 0) > 0;
   const align = (c: Column) => (c.kind === 'text' ? '---' : '---:');
   const line = (cells: string[]) => `| ${cells.map((s) => s.replace(/\|/g, '\\|')).join(' | ')} |`;
   const out = [
@@ -97,6 +99,10 @@ export function tableMarkdown(table: ReportTable, runs: Run[]): string {
   const tags = [...new Set(table.columns.flatMap((c) => (c.protocol ? [c.protocol] : [])))];
   out.push('', `Protocols: ${tags.map((t) => `${layoutFor(t).label} = \`${t}\``).join('; ') || 'none'}. Metrics are percentages.`);
   if (table.rows.some((r) => !r.complete)) out.push('⚠ partial: the run stopped before all its cases; its figures are over the cases done.');
+  const cached = runs.filter((r) => (r.valuesFromCache ?? 0) > 0);
+  if (cached.length > 0) {
+    out.push(`† ${cached.map((r) => `${r.label}: ${r.valuesFromCache} of ${r.n ?? '?'}`).join('; ')} edits took their optimised value (v*, z) from the value cache, so their seconds exclude the optimisation.`);
+  }
   return out.join('\n');
 }
 
