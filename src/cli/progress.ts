@@ -12,7 +12,9 @@ export interface ProgressOptions {
 
 export class Progress {
   private done = 0;
-  private readonly start = Date.now();
+  /** Count at start (work done by an earlier process): excluded from the rate. */
+  private baseline = 0;
+  private start = Date.now();
   private lastDecile = -1;
   private lastDraw = 0;
   private lastNote = 0;
@@ -29,7 +31,15 @@ export class Progress {
     this.draw(false);
   }
 
-  /** Sets the absolute count (e.g. when resuming). */
+  /** Starts from `done` units finished earlier (a resumed run): they show in the count, not in the rate or ETA. */
+  resume(done: number): void {
+    this.done = done;
+    this.baseline = done;
+    this.start = Date.now();
+    if (done > 0 && !this.opts.silent) this.stream.write(`${this.label}: resuming after ${done}/${this.total} ${this.opts.unit ?? 'it'}\n`);
+  }
+
+  /** Sets the absolute count. */
   update(done: number): void {
     this.done = done;
     this.detail = '';
@@ -61,7 +71,7 @@ export class Progress {
   /** Current rate in units per second. */
   get rate(): number {
     const s = (Date.now() - this.start) / 1000;
-    return s > 0 ? this.done / s : 0;
+    return s > 0 ? (this.done - this.baseline) / s : 0;
   }
 
   private draw(final: boolean): void {

@@ -52,6 +52,8 @@ export interface EvaluateOptions {
   meta?: { name?: string; data?: Record<string, unknown>; command?: string[]; modelFingerprint?: string };
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** Called once before editing with the cases finished by an earlier run into the same directory. */
+  onResume?: (done: number, total: number) => void;
   /** Scores probes (default: the editor's model). */
   scorer?: Scorer;
 }
@@ -256,6 +258,7 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
       for (const t of values.values()) t.dispose();
     }
   }
+  o.onResume?.(cases.length - todo.length, cases.length);
   const alreadyDone = o.mode === 'sequential' && todo.length === 0 && finished.length >= cases.length;
   const result = alreadyDone ? { stopped: false } : await runSettingAsync(wrapped as Editor, requests, {
     mode: o.mode, batchSize, measureWhen: o.measureWhen, previous: previous.map((c) => c.request),

@@ -42,3 +42,14 @@ test('silent progress prints nothing', () => {
   p.finish();
   assert.equal(chunks.length, 0);
 });
+
+test('a resumed count shows in the total but not in the rate', async () => {
+  const { stream, chunks } = sink(false);
+  const p = new Progress('ROME single', 200, { unit: 'cases', stream });
+  p.resume(100);
+  assert.match(chunks[0], /resuming after 100\/200 cases/);
+  await new Promise((r) => setTimeout(r, 50));
+  p.update(101);
+  assert.ok(p.rate > 0 && p.rate < 100, `one case in ≥ 50 ms: ${p.rate}/s, not 101 cases' worth`);
+  assert.match(chunks[chunks.length - 1], /^ROME single: 101\/200 cases \(51%\)/);
+});

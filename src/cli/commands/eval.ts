@@ -123,6 +123,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       },
       signal: controller.signal,
       onProgress: (done) => progress.update(done),
+      onResume: (done) => progress.resume(done),
     });
     progress.finish();
     console.log(summaryMarkdown(summary));
