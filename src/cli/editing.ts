@@ -6,6 +6,7 @@ import type { CausalLM } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { SecondMomentProvider } from '../methods/types.js';
 import { StatsCache } from '../stats/index.js';
+import { parseOverrides } from '../methods/hparams.js';
 import { UsageError } from './args.js';
 
 /** The repository's hparams/ folder (shipped with the package). */
@@ -21,6 +22,15 @@ export function defaultHparams(method: string, model: CausalLM, explicit?: strin
   const shipped = existsSync(dir) ? readdirSync(dir).map((f) => f.replace(/\.yaml$/, '')).join(', ') : 'none';
   throw new UsageError(`no hparams file for ${method} on '${name}': pass --hparams <file> (shipped for ${method}: ${shipped}; ` +
     `copy the closest one and set the layers and module templates shown by \`lmedit inspect\`)`);
+}
+
+/** `--set field=value` items as hparams overrides (usage errors name the item). */
+export function hparamOverrides(items: string[] | undefined): Record<string, unknown> {
+  try {
+    return parseOverrides(items ?? []);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 export interface StatsOptions {

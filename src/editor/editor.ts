@@ -19,6 +19,8 @@ export interface EditorOptions {
   method: string;
   /** An hparams file (YAML/JSON) or the fields themselves. */
   hparams: string | Record<string, unknown>;
+  /** Fields that replace the file's (`--set field=value`); validated the same way, named in `hparamsSource`. */
+  overrides?: Record<string, unknown>;
   /** Second-moment statistics for methods that need them (src/stats StatsCache). */
   stats?: SecondMomentProvider;
   /** Seed for the method's random choices (context templates). Default 0. */
@@ -84,9 +86,11 @@ export class Editor {
     const { raw, source } = typeof options.hparams === 'string'
       ? (({ raw: r, file }) => ({ raw: r, source: file }))(readHparamsFile(options.hparams))
       : { raw: options.hparams, source: 'hparams' };
-    this.hparams = validateHparams({ ...defaults, ...raw }, method.schema, source);
-    this.hparamsSource = source;
-    method.check(model, this.hparams, source);
+    const overrides = options.overrides ?? {};
+    const keys = Object.keys(overrides);
+    this.hparamsSource = keys.length ? `${source} with ${keys.map((k) => `${k}=${JSON.stringify(overrides[k])}`).join(', ')}` : source;
+    this.hparams = validateHparams({ ...defaults, ...raw, ...overrides }, method.schema, this.hparamsSource);
+    method.check(model, this.hparams, this.hparamsSource);
   }
 
   /** Loads a model (directory or cached repo id) and its tokenizer, then builds an Editor. */

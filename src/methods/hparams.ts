@@ -119,6 +119,27 @@ export function readHparamsFile(path: string): { raw: Record<string, unknown>; f
   return { raw: raw as Record<string, unknown>, file };
 }
 
+/**
+ * Parses `field=value` overrides (`lmedit eval --set mom2_update_weight=1000 --set layers=[3,4]`); values are read as
+ * YAML, like the files. An item without `=` or an empty field is an error naming the item.
+ */
+export function parseOverrides(items: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`hparams override '${item}': expected field=value (e.g. mom2_update_weight=1000)`);
+    const text = item.slice(eq + 1);
+    let value: unknown;
+    try {
+      value = text === '' ? '' : parseYaml(text);
+    } catch (e) {
+      throw new Error(`hparams override '${item}': the value is not valid YAML: ${(e as Error).message}`, { cause: e });
+    }
+    out[item.slice(0, eq).trim()] = value;
+  }
+  return out;
+}
+
 /** Checks that layer indices and module templates fit the model; errors name the source. */
 export function checkAgainstModel(model: CausalLM, source: string, layers: number[], templates: Record<string, string>): void {
   const n = model.dims.numLayers;

@@ -71,7 +71,7 @@ test('eval: a zsRE run with every protocol and generation metrics; report; usage
   const hp = join(out, 'ftm.yaml');
   writeFileSync(hp, readFileSync(join(REPO_ROOT, 'hparams/FT-M/factgpt.yaml'), 'utf8'));
   const r = lmedit('eval', '--model', FACTGPT, '--method', 'FT-M', '--hparams', hp, '--data', join(SHARED_DATA, 'zsre-mend-1k/zsre_mend_train-1k.json'),
-    '--n', '2', '--sample-seed', '3', '--generation', '--out', run);
+    '--n', '2', '--sample-seed', '3', '--generation', '--set', 'norm_constraint=2e-2', '--set', 'layers=[1]', '--out', run);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /## easyedit-token/);
   assert.match(r.stdout, /## rome-zsre-token/);
@@ -79,6 +79,9 @@ test('eval: a zsRE run with every protocol and generation metrics; report; usage
   const s = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8'));
   assert.equal(s.data.format, 'zsre');
   assert.equal(s.data.sampleSeed, 3);
+  assert.equal(s.hparams.norm_constraint, 0.02, '--set overrides the file');
+  assert.deepEqual(s.hparams.layers, [1]);
+  assert.match(s.hparamsFile, /ftm\.yaml with norm_constraint=0\.02, layers=\[1\]$/);
   assert.equal(s.metrics['easyedit-token'].post.n, 2);
   assert.ok(s.metrics.generation.pre.fluency > 0);
   const rep = lmedit('report', run, '--out', join(out, 'report'));
@@ -87,4 +90,10 @@ test('eval: a zsRE run with every protocol and generation metrics; report; usage
   const bad = lmedit('eval', '--model', FACTGPT, '--data', join(FACTGPT, 'facts.json'), '--out', join(out, 'x'), '--curve', '5');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--curve applies to --mode sequential/);
+  const noEq = lmedit('eval', '--model', FACTGPT, '--data', join(FACTGPT, 'facts.json'), '--out', join(out, 'y'), '--set', 'layers');
+  assert.equal(noEq.code, 2);
+  assert.match(noEq.stderr, /hparams override 'layers': expected field=value/);
+  const unknownField = lmedit('eval', '--model', FACTGPT, '--method', 'FT-M', '--data', join(FACTGPT, 'facts.json'), '--out', join(out, 'z'), '--set', 'learning_rate=1');
+  assert.notEqual(unknownField.code, 0);
+  assert.match(unknownField.stderr, /FT-M\/factgpt\.yaml with learning_rate=1: unknown field 'learning_rate'/);
 });

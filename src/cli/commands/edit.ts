@@ -4,13 +4,14 @@ import { generate, loadModel } from '../../models/index.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { readHparamsFile } from '../../methods/hparams.js';
 import { dtypeOption, numberOption, parse, requireModel, UsageError } from '../args.js';
-import { defaultHparams, pct, statsProvider } from '../editing.js';
+import { defaultHparams, hparamOverrides, pct, statsProvider } from '../editing.js';
 
 const USAGE = `usage: lmedit edit --model <dir|repo id> --prompt "The Eiffel Tower is located in" --subject "Eiffel Tower" --target "Rome" [options]
 
   --method M          ROME (default), R-ROME, MEMIT, FT-L, FT-M
   --ground-truth T    the current answer (reported: is the new target now more likely?)
   --hparams FILE      hparams YAML (default: hparams/<METHOD>/<model name>.yaml)
+  --set FIELD=VALUE   override one hparams field (repeatable; YAML value), e.g. --set layers=[3]
   --corpus PATH       text for second-moment statistics (default $LMEDIT_CORPUS); cached after the first run
   --samples N         statistics sample budget in chunks (default: the hparams' mom2_n_samples)
   --save DIR          write the edited model (Hugging Face format) to DIR
@@ -21,7 +22,7 @@ const USAGE = `usage: lmedit edit --model <dir|repo id> --prompt "The Eiffel Tow
 export async function editCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     method: { type: 'string' }, prompt: { type: 'string' }, subject: { type: 'string' }, target: { type: 'string' },
-    'ground-truth': { type: 'string' }, hparams: { type: 'string' }, corpus: { type: 'string' }, samples: { type: 'string' },
+    'ground-truth': { type: 'string' }, hparams: { type: 'string' }, set: { type: 'string', multiple: true }, corpus: { type: 'string' }, samples: { type: 'string' },
     save: { type: 'string' }, delta: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' },
   }, USAGE);
   const modelPath = requireModel(values, USAGE);
@@ -32,9 +33,10 @@ export async function editCommand(argv: string[]): Promise<void> {
   const model = loadModel(modelPath, { dtype: dtypeOption(values) });
   const tok = loadTokenizer(model.source.dir, model.source.rawConfig);
   const hparamsFile = defaultHparams(method, model, values.hparams);
-  const samples = numberOption(values, 'samples') ?? Number(readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
+  const overrides = hparamOverrides(values.set);
+  const samples = numberOption(values, 'samples') ?? Number(overrides.mom2_n_samples ?? readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
   const stats = statsProvider(tok, { corpus: values.corpus, samples }, samples);
-  const editor = new Editor(model, tok, { method, hparams: hparamsFile, seed: numberOption(values, 'seed', 0), log, stats });
+  const editor = new Editor(model, tok, { method, hparams: hparamsFile, overrides, seed: numberOption(values, 'seed', 0), log, stats });
   const request = { prompt: values.prompt, subject: values.subject, targetNew: values.target, groundTruth: values['ground-truth'] };
   const answer = () => tok.decode(generate(model, [tok.encode(request.prompt)], { maxNewTokens: 8 })[0]);
   const answerBefore = answer();

@@ -15,7 +15,7 @@ import { readMultipleChoice } from '../../eval/multiple-choice.js';
 import { defaultStatsDir, modelFingerprint } from '../../stats/index.js';
 import { Progress } from '../progress.js';
 import { numberOption, parse, requireModel, UsageError } from '../args.js';
-import { defaultHparams, statsProvider } from '../editing.js';
+import { defaultHparams, hparamOverrides, statsProvider } from '../editing.js';
 
 const USAGE = `usage: lmedit eval --model <dir> --method ROME --data <cases.json> --out <run dir> [options]
 
@@ -35,6 +35,7 @@ setting
 method
   --method NAME         ROME (default), R-ROME, MEMIT, FT-L, FT-M
   --hparams FILE        default hparams/<METHOD>/<model name>.yaml
+  --set FIELD=VALUE     override one hparams field (repeatable; YAML value), e.g. --set mom2_update_weight=1000
   --corpus PATH         statistics corpus (default $LMEDIT_CORPUS)   --samples N  statistics budget
   --seed S              the method's seed (context templates; default 0)
   --value-cache DIR     reuse optimised values (ROME v*, MEMIT z) computed on the unedited model by earlier runs
@@ -54,7 +55,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     method: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, offset: { type: 'string' },
     known: { type: 'boolean' }, mode: { type: 'string' }, 'batch-size': { type: 'string' }, 'measure-when': { type: 'string' },
-    curve: { type: 'string' }, hparams: { type: 'string' }, corpus: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, 'value-cache': { type: 'string' },
+    curve: { type: 'string' }, hparams: { type: 'string' }, set: { type: 'string', multiple: true }, corpus: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, 'value-cache': { type: 'string' },
     'other-task': { type: 'string' }, 'other-task-n': { type: 'string' }, format: { type: 'string' }, 'sample-seed': { type: 'string' },
     'skip-invalid': { type: 'boolean' }, addons: { type: 'string' }, distracting: { type: 'boolean' }, generation: { type: 'boolean' },
     'idf-corpus': { type: 'string' }, 'references-from-data': { type: 'boolean' }, 'idf-split': { type: 'string' },
@@ -93,11 +94,12 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const model = loadModel(modelPath);
   const tok = loadTokenizer(model.source.dir, model.source.rawConfig);
   const hparamsFile = defaultHparams(method, model, values.hparams);
-  const samples = numberOption(values, 'samples') ?? Number(readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
+  const overrides = hparamOverrides(values.set);
+  const samples = numberOption(values, 'samples') ?? Number(overrides.mom2_n_samples ?? readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
   const stats = statsProvider(tok, { corpus: values.corpus, samples }, samples);
   const progress = new Progress(`${method} ${mode}`, cases.length, { unit: 'cases' });
   const editor = new Editor(model, tok, {
-    method, hparams: hparamsFile, stats, seed: numberOption(values, 'seed', 0), valueCache: values['value-cache'],
+    method, hparams: hparamsFile, overrides, stats, seed: numberOption(values, 'seed', 0), valueCache: values['value-cache'],
     log: (m) => progress.note(m), // progress inside a chunk (MEMIT's z i/n in a batch of 1,000)
   });
 
