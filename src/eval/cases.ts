@@ -11,7 +11,10 @@ export interface Probe {
   prompt: string;
   /** Locality: the answer the unedited model gives. Portability: the answer that should follow the edit. */
   groundTruth: string;
-  /** Portability only: the answer before the edit (ROME's protocol compares against it when given). */
+  /**
+   * Portability only: the answer before the edit (ROME's protocol compares against it; for subject-alias lists it
+   * defaults to the request's true answer, see SAME_FACT_PORTABILITY in measure.ts).
+   */
   groundTruthBefore?: string;
 }
 

@@ -13,6 +13,13 @@ import type { Tokenizer } from '../io/tokenizer.js';
 import { withLeadingSpace } from '../methods/request.js';
 import type { EditCase, Probe } from './cases.js';
 
+/**
+ * Portability lists that ask the edited fact itself under another subject name (kbgpt's `subject_alias`, KnowEdit's
+ * Subject_Aliasing): without an explicit `ground_truth_before_edit`, ROME's comparison is against the request's
+ * true answer, as the reference kbgpt run's success_subject_alias (P(target_new) > P(ground_truth) on the alias prompt).
+ */
+export const SAME_FACT_PORTABILITY: ReadonlySet<string> = new Set(['subject_alias', 'subject_aliasing']);
+
 /** Teacher-forced scores of one answer after one prompt. */
 export interface TokenScore {
   /** Token ids of " answer". */
@@ -76,15 +83,16 @@ export function measureCases(tok: Tokenizer, cases: EditCase[], scorer: Scorer):
       primary: add(prompt, primary, w),
       comparison: comparison !== undefined && comparison !== '' ? add(prompt, comparison, w) : undefined,
     });
-    const named = (probes: Record<string, Probe[]>, kind: string, comparison: (p: Probe) => string | undefined) =>
+    const named = (probes: Record<string, Probe[]>, kind: string, comparison: (p: Probe, key: string) => string | undefined) =>
       Object.fromEntries(Object.entries(probes).map(([k, list]) =>
-        [k, list.map((p, i) => pair(p.prompt, p.groundTruth, comparison(p), `${where} ${kind}.${k}[${i}]`))]));
+        [k, list.map((p, i) => pair(p.prompt, p.groundTruth, comparison(p, k), `${where} ${kind}.${k}[${i}]`))]));
     return {
       rewrite: [pair(editPrompt(c), r.targetNew, r.groundTruth, `${where} prompt`)],
       rephrase: c.rephrases.map((p, i) => pair(p, r.targetNew, r.groundTruth, `${where} rephrase[${i}]`)),
       // a locality probe whose own answer is the new target (ROME's attribute prompts) has nothing to compare against
       locality: named(c.locality, 'locality', (p) => (p.groundTruth.trim() === r.targetNew.trim() ? undefined : r.targetNew)),
-      portability: named(c.portability, 'portability', (p) => p.groundTruthBefore),
+      // a subject alias asks the same fact under another name: its answer before the edit is the true answer
+      portability: named(c.portability, 'portability', (p, k) => p.groundTruthBefore ?? (SAME_FACT_PORTABILITY.has(k) ? r.groundTruth : undefined)),
     };
   });
   const scores = scorer(reqs);

@@ -91,6 +91,18 @@ describe('protocols on a model whose logits are constructed', () => {
     assert.equal(s.S, 0, 'harmonic mean is 0 when a part is 0');
   });
 
+  test('a subject alias is compared against the true answer; other lists without a before-answer are not compared', () => {
+    const c: EditCase = { ...CASE, portability: { subject_alias: [{ prompt: 'a', groundTruth: 'b' }], reasoning: [{ prompt: 'a', groundTruth: 'b' }] } };
+    const [p0] = measureCases(fakeTok, [c], bigramScorer(PRE));
+    const [p1] = measureCases(fakeTok, [c], bigramScorer(POST));
+    assert.deepEqual(p1.portability.subject_alias[0].comparison!.ids, [2], "the request's true answer c");
+    assert.equal(p1.portability.reasoning[0].comparison, undefined);
+    assert.equal(romeCaseMetrics(p1)['portability.subject_alias'], 1, 'after: P(b|a) 1/2 > P(c|a) 1/6');
+    assert.equal(romeCaseMetrics(p0)['portability.subject_alias'], 0, 'before: P(b|a) 1/6 < P(c|a) 1/2');
+    assert.equal(romeCaseMetrics(p1)['portability.reasoning'], undefined);
+    assert.equal(firstTokenProtocol.caseMetrics(p0, p1)['portability.subject_alias'], 1);
+  });
+
   test('EasyEdit protocol: token accuracy, locality as unchanged arg-max, key means', () => {
     const m = easyEditCaseMetrics(pre, post);
     assert.deepEqual(m, { reliability: 1, generalization: 0, 'locality.neighborhood': 0, 'portability.one_hop': 1 });
