@@ -60,12 +60,17 @@ export class Progress {
     const now = Date.now();
     if (now - this.lastNote < intervalMs) return;
     this.lastNote = now;
-    this.stream.write(`${this.label}: ${this.status(this.total > 0 ? Math.min(1, this.done / this.total) : 1)}\n`);
+    this.stream.write(`${this.label}: ${this.status(this.fraction)}\n`);
   }
 
   finish(): void {
     this.draw(true);
     if (!this.opts.silent && this.stream.isTTY) this.stream.write('\n');
+  }
+
+  /** Share of the total done, in [0, 1]; 1 when the total is 0. */
+  private get fraction(): number {
+    return this.total > 0 ? Math.min(1, this.done / this.total) : 1;
   }
 
   /** Current rate in units per second. */
@@ -77,7 +82,7 @@ export class Progress {
   private draw(final: boolean): void {
     if (this.opts.silent) return;
     const now = Date.now();
-    const frac = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
+    const frac = this.fraction;
     if (this.stream.isTTY) {
       if (!final && now - this.lastDraw < 100) return;
       this.lastDraw = now;
