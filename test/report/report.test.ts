@@ -150,6 +150,7 @@ describe('table', () => {
     assert.equal(memit10['ROME EM'], '—', 'absent values are a dash');
     assert.equal(seq.run, 'ft-seq ⚠ partial 100/200');
     assert.equal(seq.setting, 'sequential, batch 1');
+    assert.match(tableMarkdown(table, runs), /Sequential rows \(ft-seq\) measure each case right after its own edit/);
     assert.equal(seq.n, '100');
   });
 
@@ -157,6 +158,7 @@ describe('table', () => {
     const table = buildTable(runs.slice(0, 1), { pre: true });
     const [before, afterRow] = markdownRows(tableMarkdown(table, runs));
     assert.equal(before.when, 'before');
+    assert.doesNotMatch(tableMarkdown(table, runs), /Sequential rows/, 'the sequential note only when a sequential run is in the table');
     assert.equal(afterRow.when, 'after');
     assert.equal(before['ROME ES'], '0.0');
     assert.equal(before['ROME portability.one_hop'], '10.0');
