@@ -98,12 +98,14 @@ export function tableMarkdown(table: ReportTable, runs: Run[]): string {
   ];
   const tags = [...new Set(table.columns.flatMap((c) => (c.protocol ? [c.protocol] : [])))];
   out.push('', `Protocols: ${tags.map((t) => `${layoutFor(t).label} = \`${t}\``).join('; ') || 'none'}. Metrics are percentages.`);
-  const eachSequential = runs.filter((r) => r.mode === 'sequential' && r.measureWhen !== 'end' && table.rows.some((row) => row.run === r.label));
+  // Footnotes name only the runs this table shows.
+  const shownRuns = runs.filter((r) => table.rows.some((row) => row.run === r.label));
+  const eachSequential = shownRuns.filter((r) => r.mode === 'sequential' && r.measureWhen !== 'end');
   if (eachSequential.length > 0) {
     out.push(`Sequential rows (${eachSequential.map((r) => r.label).join(', ')}) measure each case right after its own edit, with the earlier edits in place; the sequential curves measure all edits so far at each curve point.`);
   }
   if (table.rows.some((r) => !r.complete)) out.push('⚠ partial: the run stopped before all its cases; its figures are over the cases done.');
-  const cached = runs.filter((r) => (r.valuesFromCache ?? 0) > 0);
+  const cached = shownRuns.filter((r) => (r.valuesFromCache ?? 0) > 0);
   if (cached.length > 0) {
     out.push(`† ${cached.map((r) => `${r.label}: ${r.valuesFromCache} of ${r.n ?? '?'}`).join('; ')} edits took their optimised value (v*, z) from the value cache, so their seconds exclude the optimisation.`);
   }
