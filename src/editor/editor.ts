@@ -1,16 +1,19 @@
-// The Editor: a model, a method and its hparams. edit() applies edits and returns per-request diagnostics; nothing is
-// rolled back silently: restore() returns to the original weights, rollback(id) undoes one edit, save() writes a
-// loadable checkpoint with a record of the edits, saveDelta() a compact edit pack (see pack.ts).
+// The Editor: a model, a method session and its hparams. edit() computes edits with the method and applies them to the
+// EditedModel (weights, patches, wrappers); nothing is rolled back silently: restore() undoes every edit, rollback(id)
+// one, save() writes the edited model (persist.ts), saveState()/saveDelta() the edits alone (state-file.ts). The
+// Editor never measures: evaluation does (src/eval).
 import { join } from 'node:path';
-import { keep, noGrad, tidy, type Tensor } from '../tensor/index.js';
-import { loadModel, saveModel, scoreContinuations, type CausalLM, type LoadOptions, type SaveOptions } from '../models/index.js';
+import type { Tensor } from '../tensor/index.js';
+import { loadModel, type CausalLM, type LoadOptions, type SaveOptions } from '../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { readHparamsFile, validateHparams } from '../methods/hparams.js';
 import { normalizeRequests, type EditRequest, type NormalizedRequest } from '../methods/request.js';
-import type { EditDiagnostics, EditMethod, SecondMomentProvider, WeightDelta } from '../methods/types.js';
-import { applyDelta, deltaNorm, disposeDelta } from '../methods/delta.js';
+import type { Edit, EditDiagnostics, EditMethod, MethodSession, SecondMomentProvider, WeightDelta } from '../methods/types.js';
+import { deltaNorm } from '../methods/delta.js';
 import { methodFor } from './methods.js';
-import { writePack, type PackManifest } from './pack.js';
+import { EditedModel } from './edited-model.js';
+import { loadEditState, saveEditState, saveEditedModel, type SaveStateOptions } from './persist.js';
+import { assertFiniteTensor, type StateManifest } from './state-file.js';
 import { DiskValueCache, scopedValueCache, type ValueCache } from '../methods/value-cache.js';
 import { defaultStatsDir, modelFingerprint } from '../stats/index.js';
 
@@ -32,22 +35,14 @@ export interface EditorOptions {
    * cache is consulted only while no edit is applied (after load or restore()). Off by default.
    */
   valueCache?: ValueCache | string;
-}
-
-/** How the model answered one request before and after its edit (ROME's probability comparison). */
-export interface PromptCheck {
-  /** Mean log-probability of the new target's tokens after the prompt. */
-  targetNew: number;
-  /** Same for the true answer, when the request gives one. */
-  groundTruth?: number;
+  /** Demonstration / training pool for methods that need one (IKE), disjoint from the evaluated cases. */
+  pool?: NormalizedRequest[];
+  /** Edit this EditedModel (e.g. one loaded with its patches) instead of a fresh one over `model`. */
+  edited?: EditedModel;
 }
 
 export interface RequestReport extends EditDiagnostics {
-  before: PromptCheck;
-  after: PromptCheck;
-  /** After the edit the new target is more likely than the true one (needs groundTruth). */
-  success?: boolean;
-  /** ‖ΔW‖_F of this edit's deltas. */
+  /** ‖ΔW‖_F of this edit's deltas (0 for edits without weight changes). */
   deltaNorm: number;
 }
 
@@ -56,13 +51,15 @@ export interface EditRecord {
   method: string;
   requests: NormalizedRequest[];
   deltas: WeightDelta[];
+  /** The full edit as the method computed it (deltas, patches, wrapper). */
+  edit: Edit;
   reports: RequestReport[];
   statsKeys: string[];
   seconds: number;
   active: boolean;
   /**
    * 'state': parameters set to saved values (adoptState, e.g. a resumed sequential run) rather than computed by the
-   * method; its deltas are the dense differences to the original values.
+   * method.
    */
   kind?: 'edit' | 'state';
 }
@@ -73,10 +70,10 @@ export class Editor {
   readonly hparams: Record<string, any>;
   readonly hparamsSource: string;
   readonly history: EditRecord[] = [];
-  private readonly originals = new Map<string, Tensor>();
+  /** The base model with the active edits: what evaluation scores and what save() writes. */
+  readonly edited: EditedModel;
+  private readonly session: MethodSession;
   private nextId = 1;
-  /** Weights differ from the loaded ones (an edit was applied; rollback() subtracts, which is not bit-exact). */
-  private modified = false;
   private scopedCache?: ValueCache;
 
   constructor(readonly model: CausalLM, readonly tokenizer: Tokenizer, readonly options: EditorOptions) {
@@ -91,6 +88,12 @@ export class Editor {
     this.hparamsSource = keys.length ? `${source} with ${keys.map((k) => `${k}=${JSON.stringify(overrides[k])}`).join(', ')}` : source;
     this.hparams = validateHparams({ ...defaults, ...raw, ...overrides }, method.schema, this.hparamsSource);
     method.check(model, this.hparams, this.hparamsSource);
+    this.edited = options.edited ?? new EditedModel(model, tokenizer);
+    if (this.edited.base !== model) throw new Error('Editor: options.edited must wrap the same model');
+    for (const a of this.edited.applied) this.nextId = Math.max(this.nextId, idNumber(a.id) + 1);
+    this.session = method.open(model, this.hparams, {
+      tokenizer, stats: options.stats, seed: options.seed ?? 0, log: options.log, pool: options.pool,
+    });
   }
 
   /** Loads a model (directory or cached repo id) and its tokenizer, then builds an Editor. */
@@ -100,7 +103,7 @@ export class Editor {
   }
 
   /**
-   * Applies edits and keeps them. A 'sequential' method (ROME) edits the requests one after another; a 'batch'
+   * Applies edits and keeps them. A 'sequential' method (ROME, GRACE) edits the requests one after another; a 'batch'
    * method (MEMIT, FT) in one computation. Returns one record per computation.
    */
   edit(requests: EditRequest | EditRequest[]): EditRecord[] {
@@ -110,35 +113,22 @@ export class Editor {
   }
 
   private editGroup(requests: NormalizedRequest[]): EditRecord {
-    const before = this.check(requests);
+    const id = `edit-${this.nextId++}`;
     const started = performance.now();
-    const result = this.method.compute(this.model, requests, this.hparams, {
-      tokenizer: this.tokenizer, stats: this.options.stats, seed: this.options.seed ?? 0, log: this.options.log,
-      valueCache: this.modified ? undefined : this.valueCache(),
-    });
-    for (const d of result.deltas) {
-      this.rememberOriginal(d.param);
-      applyDelta(this.model, d);
-      this.modified = true;
-    }
+    const edit = this.session.compute(requests, { editId: id, valueCache: this.edited.pristine ? this.valueCache() : undefined });
+    for (const d of edit.deltas) assertFiniteDelta(d, `${this.methodName} edit ${id}`);
+    this.edited.apply(id, edit, { method: this.methodName, hparams: this.hparams, requests });
     const seconds = (performance.now() - started) / 1000;
-    const after = this.check(requests);
-    const norm = result.deltas.reduce((s, d) => s + deltaNorm(d) ** 2, 0) ** 0.5;
-    const reports = requests.map((r, i): RequestReport => {
-      const diag = result.diagnostics.find((d) => d.prompt === r.text && d.targetNew === r.targetNew) ?? {
+    const norm = edit.deltas.reduce((s, d) => s + deltaNorm(d) ** 2, 0) ** 0.5;
+    const reports = requests.map((r): RequestReport => ({
+      ...(edit.diagnostics.find((d) => d.prompt === r.text && d.targetNew === r.targetNew) ?? {
         caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
-      };
-      return {
-        ...diag,
-        before: before[i],
-        after: after[i],
-        success: after[i].groundTruth === undefined ? undefined : after[i].targetNew > after[i].groundTruth,
-        deltaNorm: norm,
-      };
-    });
+      }),
+      deltaNorm: norm,
+    }));
     const record: EditRecord = {
-      id: `edit-${this.nextId++}`, method: this.methodName, requests, deltas: result.deltas, reports,
-      statsKeys: [...new Set(result.statsKeys)], seconds, active: true,
+      id, method: this.methodName, requests, deltas: edit.deltas, edit, reports,
+      statsKeys: [...new Set(edit.statsKeys)], seconds, active: true,
     };
     this.history.push(record);
     return record;
@@ -159,70 +149,61 @@ export class Editor {
     return this.scopedCache;
   }
 
-  /** Mean target log-probabilities on each request's own prompt. */
-  private check(requests: NormalizedRequest[]): PromptCheck[] {
-    const tok = this.tokenizer;
-    const reqs = requests.flatMap((r) => [
-      { prompt: tok.encode(r.text), continuation: tok.encode(r.targetNew) },
-      ...(r.groundTruth ? [{ prompt: tok.encode(r.text), continuation: tok.encode(r.groundTruth) }] : []),
-    ]);
-    const scores = scoreContinuations(this.model, reqs);
-    let k = 0;
-    return requests.map((r) => ({ targetNew: scores[k++].mean, groundTruth: r.groundTruth ? scores[k++].mean : undefined }));
-  }
-
-  private rememberOriginal(param: string): void {
-    if (!this.originals.has(param)) this.originals.set(param, this.model.snapshot([param]).get(param)!);
-  }
-
-  /** Undoes one edit by subtracting its deltas (exact for additive updates, in any order). */
+  /** Undoes one edit of any kind; the others stay exactly as they were. */
   rollback(editId: string): void {
     const record = this.history.find((r) => r.id === editId);
     if (!record) throw new Error(`no edit '${editId}' (edits: ${this.history.map((r) => r.id).join(', ') || 'none'})`);
     if (!record.active) throw new Error(`edit '${editId}' was already rolled back`);
-    for (const d of record.deltas) applyDelta(this.model, d, -1);
+    this.edited.rollback(editId);
     record.active = false;
   }
 
-  /** Returns every touched parameter to its original value and marks all edits inactive. */
+  /** Undoes every edit: the loaded weights exactly, no patch, no wrapper. */
   restore(): void {
-    for (const [name, value] of this.originals) this.model.setParameter(name, value);
+    this.edited.restore();
     for (const r of this.history) r.active = false;
-    this.modified = false;
   }
 
   /** Names of the parameters that edits have changed since the Editor was made (restore() resets them). */
   get touchedParameters(): string[] {
-    return [...this.originals.keys()];
+    return this.edited.touchedParameters;
   }
 
   /**
-   * Sets parameters to saved values and records that as one active 'state' record standing for `requests` (its
-   * deltas: the dense differences to the original values): how a resumed sequential run gets back the weights its
-   * earlier edits left. restore() returns to the original weights exactly; save() and saveDelta() include it.
+   * Sets parameters to saved values and records that as one active 'state' record standing for `requests`: how a
+   * resumed sequential run gets back the weights its earlier edits left. The session first computes what must come
+   * from the unedited model (ROME's context templates), so a resumed run equals an uninterrupted one.
    */
   adoptState(values: Map<string, Tensor>, requests: EditRequest[]): EditRecord {
+    this.session.prepare?.();
     const normalized = normalizeRequests(requests);
-    const deltas: WeightDelta[] = [];
-    for (const [name, value] of values) {
-      this.rememberOriginal(name);
-      const original = this.originals.get(name)!;
-      if (value.shape.join() !== original.shape.join()) throw new Error(`adoptState: '${name}' has shape [${value.shape}], the model's is [${original.shape}]`);
-      const current = this.model.snapshot([name]).get(name)!;
-      try {
-        deltas.push({ param: name, dense: tidy(() => noGrad(() => keep(value.to({ dtype: 'float32' }).sub(current.to({ dtype: 'float32' }))))) });
-      } finally {
-        current.dispose();
-      }
-      this.model.setParameter(name, value);
-      this.modified = true;
-    }
+    const id = `edit-${this.nextId++}`;
+    const a = this.edited.adopt(id, values, { method: this.methodName, hparams: this.hparams, requests: normalized });
     const record: EditRecord = {
-      id: `edit-${this.nextId++}`, method: this.methodName, requests: normalized, deltas, reports: [], statsKeys: [],
+      id, method: this.methodName, requests: normalized, deltas: [], edit: a.edit, reports: [], statsKeys: [],
       seconds: 0, active: true, kind: 'state',
     };
     this.history.push(record);
     return record;
+  }
+
+  /**
+   * Replays a state file (an edit pack or a run checkpoint, saveState) onto this editor's model: its edits become
+   * active records here, and this session adopts any patch it installs (a GRACE codebook continues to grow).
+   */
+  loadState(file: string, opts: { force?: boolean } = {}): StateManifest {
+    this.session.prepare?.();
+    const before = this.edited.applied.length;
+    const manifest = loadEditState(this.edited, file, opts);
+    for (const a of this.edited.applied.slice(before)) {
+      this.nextId = Math.max(this.nextId, idNumber(a.id) + 1);
+      this.history.push({
+        id: a.id, method: a.method, requests: a.requests, deltas: a.edit.deltas, edit: a.edit, reports: [], statsKeys: [],
+        seconds: 0, active: true, kind: a.values ? 'state' : 'edit',
+      });
+    }
+    this.session.adopt?.(this.edited);
+    return manifest;
   }
 
   /** Edits currently applied. */
@@ -230,15 +211,19 @@ export class Editor {
     return this.history.filter((r) => r.active);
   }
 
-  /** Writes the edited model as a Hugging Face checkpoint plus lmedit_edits.json (edits and hparams). */
+  /** Writes the edited model (EditedModel.save): a Hugging Face checkpoint plus lmedit_state.safetensors. */
   save(dir: string, opts: SaveOptions = {}): void {
-    saveModel(this.model, dir, { ...opts, extraJson: { ...opts.extraJson, 'lmedit_edits.json': this.describe() } });
+    saveEditedModel(this.edited, dir, { ...opts, describe: this.describe() });
   }
 
-  /** Writes the active edits as a compact edit pack (see pack.ts); `lmedit apply` replays it on the same base model. */
-  saveDelta(file: string): PackManifest {
-    return writePack(file, this.model, this.methodName, this.hparams,
-      this.activeEdits.map((r) => ({ id: r.id, requests: r.requests.map(({ index: _i, ...rest }) => rest), deltas: r.deltas })));
+  /** Writes the active edits as one state file: an edit pack (deltas) or a checkpoint (values); see state-file.ts. */
+  saveState(file: string, opts: SaveStateOptions = {}): StateManifest {
+    return saveEditState(this.edited, file, opts);
+  }
+
+  /** The edit pack: saveState with weight deltas (`lmedit apply` replays it on the same base model). */
+  saveDelta(file: string): StateManifest {
+    return this.saveState(file, { weights: 'deltas', extra: { hparams: this.hparams, method: this.methodName } });
   }
 
   /** A JSON-able account of the active edits and the settings that produced them. */
@@ -251,19 +236,32 @@ export class Editor {
       seed: this.options.seed ?? 0,
       edits: this.activeEdits.map((r) => ({
         id: r.id,
+        kind: r.kind ?? 'edit',
         stats_keys: r.statsKeys,
         seconds: r.seconds,
         requests: r.requests.map(({ index: _i, ...rest }) => rest),
         reports: r.reports.map(({ extra: _e, ...rest }) => rest),
         params: r.deltas.map((d) => d.param),
+        patches: (r.edit.patches ?? []).map((p) => `${p.kind} at ${p.module}`),
+        wrapper: r.edit.wrapper?.kind,
       })),
     };
   }
 
-  /** Frees the deltas and snapshots (not the model). */
+  /** Frees the session, the edits and the saved originals (not the model). */
   dispose(): void {
-    for (const r of this.history) r.deltas.forEach(disposeDelta);
-    for (const t of this.originals.values()) t.dispose();
-    this.originals.clear();
+    this.session.dispose();
+    this.edited.dispose();
+  }
+}
+
+function idNumber(id: string): number {
+  const m = /^edit-(\d+)$/.exec(id);
+  return m ? Number(m[1]) : 0;
+}
+
+function assertFiniteDelta(d: WeightDelta, what: string): void {
+  for (const [k, t] of [['left', d.left], ['right', d.right], ['dense', d.dense]] as const) {
+    if (t) assertFiniteTensor(t, `${what}: the computed update of '${d.param}' (${k})`);
   }
 }

@@ -8,7 +8,9 @@
 //   rewrite, rephrase   primary = the new target          comparison = the true answer
 //   locality            primary = the probe's own answer  comparison = the new target (it must not take over)
 //   portability         primary = the answer after edit   comparison = the answer before it (when the data gives it)
-import { scoreContinuations, type CausalLM, type ScoreRequest, type ScoreResult } from '../models/index.js';
+import {
+  scoreContinuations, type CausalLM, type ScoreRequest, type ScoreResult, type TextModel, type TextScoreRequest, type TextScoreResult,
+} from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { withLeadingSpace } from '../methods/request.js';
 import type { EditCase, Probe } from './cases.js';
@@ -42,11 +44,25 @@ export interface CaseScores {
   portability: Record<string, ProbeScore[]>;
 }
 
-/** Scores (prompt, continuation) pairs: the model by default; tests pass models whose logits they construct. */
+/**
+ * Scores token-level (prompt, continuation) pairs. Evaluation scores through a TextModel (an EditedModel: weight
+ * edits, patches and inference wrappers); a bare token scorer is for tests that construct the logits themselves
+ * (scripted fake models) and for the unedited base.
+ */
 export type Scorer = (requests: ScoreRequest[]) => ScoreResult[];
 
 export function modelScorer(model: CausalLM, batchSize = 16): Scorer {
   return (requests) => scoreContinuations(model, requests, { batchSize });
+}
+
+/** What measurement scores with: a text-level model, or a token scorer (prompts encoded with the tokenizer). */
+export type ScoreSource = TextModel | Scorer;
+
+/** Scores text requests with either kind of source; continuation ids come back with each result. */
+export function scoreText(tok: Tokenizer, source: ScoreSource, requests: TextScoreRequest[]): TextScoreResult[] {
+  if (typeof source !== 'function') return source.score(requests);
+  const encoded = requests.map((r) => ({ prompt: tok.encode(r.prompt), continuation: tok.encode(r.continuation) }));
+  return source(encoded).map((s, i) => ({ ...s, ids: encoded[i].continuation }));
 }
 
 /** The filled-in edit prompt of a case. */
@@ -56,23 +72,12 @@ export function editPrompt(c: EditCase): string {
 }
 
 /** Scores every probe of the cases (in one batched pass). */
-export function measureCases(tok: Tokenizer, cases: EditCase[], scorer: Scorer): CaseScores[] {
-  const reqs: ScoreRequest[] = [];
-  const encoded = new Map<string, number[]>();
-  const enc = (s: string) => {
-    let ids = encoded.get(s);
-    if (!ids) {
-      ids = tok.encode(s);
-      encoded.set(s, ids);
-    }
-    return ids;
-  };
+export function measureCases(tok: Tokenizer, cases: EditCase[], scorer: ScoreSource): CaseScores[] {
+  const reqs: TextScoreRequest[] = [];
   const add = (prompt: string, answer: string, where: string): number => {
-    const p = enc(prompt);
-    const a = enc(withLeadingSpace(answer));
-    if (p.length === 0) throw new Error(`${where}: empty prompt`);
-    if (a.length === 0) throw new Error(`${where}: empty answer`);
-    reqs.push({ prompt: p, continuation: a });
+    if (prompt.trim() === '') throw new Error(`${where}: empty prompt`);
+    if (answer.trim() === '') throw new Error(`${where}: empty answer`);
+    reqs.push({ prompt, continuation: withLeadingSpace(answer) });
     return reqs.length - 1;
   };
   type Plan = { primary: number; comparison?: number };
@@ -95,8 +100,8 @@ export function measureCases(tok: Tokenizer, cases: EditCase[], scorer: Scorer):
       portability: named(c.portability, 'portability', (p, k) => p.groundTruthBefore ?? (SAME_FACT_PORTABILITY.has(k) ? r.groundTruth : undefined)),
     };
   });
-  const scores = scorer(reqs);
-  const ts = (i: number): TokenScore => ({ ids: reqs[i].continuation, logprobs: scores[i].logprobs, argmax: scores[i].argmax });
+  const scores = scoreText(tok, scorer, reqs);
+  const ts = (i: number): TokenScore => ({ ids: scores[i].ids, logprobs: scores[i].logprobs, argmax: scores[i].argmax });
   const probe = (p: Plan): ProbeScore => (p.comparison === undefined ? { primary: ts(p.primary) } : { primary: ts(p.primary), comparison: ts(p.comparison) });
   const map = (m: Record<string, Plan[]>) => Object.fromEntries(Object.entries(m).map(([k, l]) => [k, l.map(probe)]));
   return plans.map((p) => ({

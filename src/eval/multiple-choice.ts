@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { withLeadingSpace } from '../methods/request.js';
-import type { Scorer } from './measure.js';
+import { scoreText, type ScoreSource } from './measure.js';
 
 export interface ChoiceItem {
   question: string;
@@ -64,12 +64,9 @@ export function readMultipleChoice(file: string, opts: { n?: number; offset?: nu
 }
 
 /** Accuracy of the scorer's model on the items. */
-export function multipleChoiceAccuracy(tok: Tokenizer, items: ChoiceItem[], scorer: Scorer): ChoiceResult {
-  const reqs = items.flatMap((it) => {
-    const prompt = tok.encode(it.question);
-    return it.choices.map((c) => ({ prompt, continuation: tok.encode(withLeadingSpace(c)) }));
-  });
-  const scores = scorer(reqs);
+export function multipleChoiceAccuracy(tok: Tokenizer, items: ChoiceItem[], scorer: ScoreSource): ChoiceResult {
+  const reqs = items.flatMap((it) => it.choices.map((c) => ({ prompt: it.question, continuation: withLeadingSpace(c) })));
+  const scores = scoreText(tok, scorer, reqs);
   let k = 0;
   let correct = 0;
   let correctNorm = 0;

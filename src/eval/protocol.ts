@@ -1,9 +1,8 @@
 // An evaluation protocol turns the raw probe scores of a case (measure.ts), before and after its edit, into named
 // per-case metrics; the summary is the mean over cases ×100 of each metric plus the protocol's derived figures.
 // Every result carries the protocol's tag, so numbers of different protocols are never mixed.
+// The registry of protocols is protocols.ts (the protocols import these types, the registry imports the protocols).
 import type { CaseScores } from './measure.js';
-import { firstTokenProtocol, romeProtocol } from './rome-protocol.js';
-import { easyEditProtocol, romeZsreProtocol } from './easyedit-protocol.js';
 
 /** Per-case metric values (fractions, or probability differences for magnitudes); undefined = not measurable. */
 export type CaseMetrics = Record<string, number | undefined>;
@@ -14,14 +13,6 @@ export interface Protocol {
   caseMetrics(pre: CaseScores, post: CaseScores): CaseMetrics;
   /** Figures computed from the summary's means (S, harmonic means, means over keys). */
   derived(summary: Record<string, number | undefined>): Record<string, number | undefined>;
-}
-
-export const PROTOCOLS: Protocol[] = [romeProtocol, easyEditProtocol, romeZsreProtocol, firstTokenProtocol];
-
-export function protocolFor(tag: string): Protocol {
-  const p = PROTOCOLS.find((x) => x.tag === tag);
-  if (!p) throw new Error(`unknown protocol '${tag}' (known: ${PROTOCOLS.map((x) => x.tag).join(', ')})`);
-  return p;
 }
 
 export type Summary = Record<string, number> & { n: number };
@@ -38,17 +29,4 @@ export function summarizeMetrics(protocol: Protocol, perCase: CaseMetrics[]): Su
   const out: Summary = { n: perCase.length } as Summary;
   for (const [k, v] of Object.entries(s)) if (v !== undefined) out[k] = v;
   return out;
-}
-
-/** Per-case metrics of every protocol. */
-export function allCaseMetrics(pre: CaseScores, post: CaseScores): Record<string, CaseMetrics> {
-  return Object.fromEntries(PROTOCOLS.map((p) => [p.tag, p.caseMetrics(pre, post)]));
-}
-
-/** Summaries of every protocol, before (pre vs pre) and after the edits. */
-export function summarizeAll(rows: { pre: CaseScores; post: CaseScores }[]): Record<string, { pre: Summary; post: Summary }> {
-  return Object.fromEntries(PROTOCOLS.map((p) => [p.tag, {
-    pre: summarizeMetrics(p, rows.map((r) => p.caseMetrics(r.pre, r.pre))),
-    post: summarizeMetrics(p, rows.map((r) => p.caseMetrics(r.pre, r.post))),
-  }]));
 }

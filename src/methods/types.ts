@@ -4,6 +4,8 @@
 // applies it, records it for restore/rollback, and measures; methods never evaluate and never roll back silently.
 import type { Tensor } from '../tensor/index.js';
 import type { CausalLM } from '../models/index.js';
+import type { ModulePatch, PatchState } from '../models/patch.js';
+import type { GenerateOptions, ScoreOptions, TextGeneration, TextModel, TextScoreRequest, TextScoreResult } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { NormalizedRequest } from './request.js';
 import type { Schema } from './hparams.js';
@@ -45,11 +47,41 @@ export interface EditDiagnostics {
   extra?: Record<string, unknown>;
 }
 
-export interface MethodResult {
+/**
+ * What an edit *is*, as a method computes it. The EditedModel applies it and can undo it:
+ * - `deltas`: weight changes (ROME, MEMIT, FT), applied in place with the original values kept (bit-exact undo);
+ * - `patches`: modules installed into the forward pass (GRACE, T-Patcher); a patch that holds items of several
+ *   edits (`removeEdit`) is installed once and shared, the others belong to this edit alone;
+ * - `wrapper`: an inference wrapper around the text-level model (IKE, SERAC, MemPrompt), shared the same way.
+ */
+export interface Edit {
   deltas: WeightDelta[];
+  patches?: ModulePatch[];
+  wrapper?: InferenceWrapper;
   diagnostics: EditDiagnostics[];
-  /** Key of the second-moment statistics used, or null when none were (recorded with every result). */
+  /** Keys of the second-moment statistics used (recorded with every result). */
   statsKeys: string[];
+}
+
+/** @deprecated the old name of Edit. */
+export type MethodResult = Edit;
+
+/**
+ * Text-level `score`/`generate` around an inner model (the base with its weight edits and patches): what an
+ * in-context or retrieval editor changes is the text the weights see. Wrappers of several edits are one object that
+ * holds every edit's items (IKE's facts) tagged by edit id.
+ */
+export interface InferenceWrapper {
+  /** Loader name for EditedModel.load (the method's alg_name). */
+  readonly kind: string;
+  score(inner: TextModel, requests: TextScoreRequest[], opts?: ScoreOptions): TextScoreResult[];
+  generate(inner: TextModel, prompts: string[], opts?: GenerateOptions): TextGeneration[];
+  /** Everything needed to rebuild it (tensors are read, not taken). */
+  state(): PatchState;
+  /** Drops what edit `editId` added. */
+  removeEdit?(editId: string): void;
+  editIds?(): string[];
+  dispose(): void;
 }
 
 /** Uncentered second moment C = E[k kᵀ] of a module's input, with the cache key it was stored under. */
@@ -64,20 +96,57 @@ export interface SecondMomentProvider {
   get(model: CausalLM, moduleName: string): SecondMoment;
 }
 
-export interface EditContext {
+export interface SessionContext {
   tokenizer: Tokenizer;
   stats?: SecondMomentProvider;
-  /** Seed for everything random in the method (context-template sampling). */
+  /** Seed for everything random in the method (context-template sampling, value initialisation). */
   seed: number;
   /** Progress/verbose messages. */
   log?: (message: string) => void;
   /** Put the raw key/value vectors into diagnostics.extra.vectors (for comparisons with a reference). */
   recordVectors?: boolean;
   /**
+   * Demonstrations / training records for methods that need a pool disjoint from the evaluated cases (IKE's
+   * demonstration pool): normalized requests with their rephrases and locality probes.
+   */
+  pool?: NormalizedRequest[];
+}
+
+export interface ComputeContext {
+  /** The id the edit will be recorded under (items of shared patches and wrappers are tagged with it). */
+  editId: string;
+  /**
    * Optimised values computed earlier against the same weights (value-cache.ts). The Editor passes one only while
    * its model is unedited; methods that optimise a value per request (ROME, MEMIT) read and fill it.
    */
   valueCache?: ValueCache;
+}
+
+/** The context methods computed edits with before sessions (kept for the ROME/MEMIT building blocks). */
+export type EditContext = SessionContext & Partial<ComputeContext>;
+
+/**
+ * A method opened on one model: holds what lives across edits (context templates, C⁻¹, a codebook, a memory) and is
+ * disposed with the editor. Never module globals.
+ */
+export interface MethodSession {
+  /**
+   * Computes the edit of the requests against the model's current state (weights and installed patches). Weight
+   * methods leave the model unchanged; methods with a shared patch or wrapper add this edit's items to it, tagged with
+   * `ctx.editId`, and return it.
+   */
+  compute(requests: NormalizedRequest[], ctx: ComputeContext): Edit;
+  /**
+   * Called before the model is first changed other than by this session's own edits (a resumed run adopting saved
+   * weights): compute now whatever must come from the unedited model (ROME's sampled context templates).
+   */
+  prepare?(): void;
+  /**
+   * Called after saved edits were replayed onto the model (Editor.loadState): take over installed patches of this
+   * method (a GRACE codebook) so that later edits extend them.
+   */
+  adopt?(model: { patches(): ModulePatch[] }): void;
+  dispose(): void;
 }
 
 export interface EditMethod<H = any> {
@@ -88,10 +157,14 @@ export interface EditMethod<H = any> {
   /** Checks hparams against the model (layers in range, module templates exist). */
   check(model: CausalLM, hparams: H, source: string): void;
   /**
-   * 'sequential': requests are edited one after another, each against the weights left by the previous one
+   * 'sequential': requests are edited one after another, each against the state left by the previous one
    * (ROME's apply loop); 'batch': one computation for all requests (MEMIT, FT).
    */
   batching: 'sequential' | 'batch';
-  /** Computes the edit for the requests against the model's current weights; leaves the model unchanged. */
-  compute(model: CausalLM, requests: NormalizedRequest[], hparams: H, ctx: EditContext): MethodResult;
+  /** Opens a session on the model (its current patches included: a loaded GRACE codebook is adopted). */
+  open(model: CausalLM, hparams: H, ctx: SessionContext): MethodSession;
+  /** Rebuilds a saved patch of this method (EditedModel.load). */
+  loadPatch?(state: PatchState, model: CausalLM, hparams: H): ModulePatch;
+  /** Rebuilds a saved inference wrapper of this method (EditedModel.load). */
+  loadWrapper?(state: PatchState, model: CausalLM, hparams: H): InferenceWrapper;
 }

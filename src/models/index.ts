@@ -1,4 +1,4 @@
-// Hugging Face causal language models: load, run, trace, intervene, score, generate, save.
+// Hugging Face causal language models: load, run, trace, intervene, install patches, score, generate, save.
 export { CausalLM, type ForwardInput, type ForwardOutput, type KVCache, type ParameterSnapshot } from './model.js';
 export { loadModel, type LoadOptions } from './load.js';
 export { saveModel, type SaveOptions } from './save.js';
@@ -8,3 +8,6 @@ export { padBatch, type PaddedBatch } from './batch.js';
 export { Hooks, addAt, replaceAt, gatherAt, type TraceSpec, type Retained, type Positions } from './trace.js';
 export { architectureFor, registerArchitecture, supportedModelTypes } from './registry.js';
 export type { Architecture, ModelDims, ModuleTemplates } from './architecture.js';
+export { applyPatches, lastRealPositions, type ModulePatch, type PatchContext, type PatchState } from './patch.js';
+export { TextLM, type TextModel, type TextScoreRequest, type TextScoreResult, type TextGeneration } from './text.js';
+export type { ScoreOptions } from './score.js';

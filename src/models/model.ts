@@ -6,6 +6,7 @@ import {
 import type { Architecture, ModelDims, ModuleTemplates } from './architecture.js';
 import { blockedMask, positionIdsFor, type LayerCache } from './layers.js';
 import { Hooks, type Retained, type TraceSpec } from './trace.js';
+import { lastRealPositions, type ModulePatch } from './patch.js';
 
 /** Past keys/values of a batch and the attention mask they were computed under. */
 export interface KVCache {
@@ -29,6 +30,13 @@ export interface ForwardInput {
   trace?: TraceSpec[];
   /** Also return the residual stream after the embeddings and after each block (before the final norm). */
   residuals?: boolean;
+  /**
+   * Parameters to use instead of the model's own for this call only (by Hugging Face name, same shapes): a
+   * meta-learned editor's fast weights, trained through without touching the model.
+   */
+  parameterOverrides?: ReadonlyMap<string, Tensor>;
+  /** Run without the installed patches (their effect on the model's own computation, for a method's reference). */
+  withoutPatches?: boolean;
 }
 
 export interface ForwardOutput {
@@ -51,9 +59,29 @@ export interface ModelSource {
   rawConfig: Record<string, any>;
 }
 
-export class CausalLM<C = any> {
+/**
+ * What every language model offers editing methods and the EditedModel: forward (with traces, patches and per-call
+ * parameter overrides), module paths, parameters. The causal LMs implement it; an encoder-decoder will.
+ */
+export interface LanguageModel {
+  readonly dims: ModelDims;
+  readonly modelType: string;
+  readonly source: ModelSource;
+  readonly dtype: DType;
+  readonly device: Device;
+  forward(input: ForwardInput): ForwardOutput;
+  logitsFrom(hidden: Tensor): Tensor;
+  modulePaths(): string[];
+  parameter(name: string): Tensor;
+  parameterNames(): string[];
+  install(patch: ModulePatch): () => void;
+  installedPatches(): ModulePatch[];
+}
+
+export class CausalLM<C = any> implements LanguageModel {
   readonly dims: ModelDims;
   private readonly knownModules: ReadonlySet<string>;
+  private readonly patchesByModule = new Map<string, ModulePatch[]>();
 
   constructor(
     readonly arch: Architecture<C>,
@@ -117,6 +145,35 @@ export class CausalLM<C = any> {
     if (opts.dispose) for (const t of snapshot.values()) t.dispose();
   }
 
+  // ---- patches ---------------------------------------------------------------------------------------------
+  /**
+   * Installs a persistent patch (patch.ts): it runs on every forward until the returned function uninstalls it.
+   * Installing the same patch twice is an error.
+   */
+  install(patch: ModulePatch): () => void {
+    if (!this.knownModules.has(patch.module)) {
+      throw new Error(`cannot install a ${patch.kind} patch at '${patch.module}': the model has no such module (list them with \`lmedit inspect\`)`);
+    }
+    const list = this.patchesByModule.get(patch.module) ?? [];
+    if (list.includes(patch)) throw new Error(`the ${patch.kind} patch at '${patch.module}' is already installed`);
+    list.push(patch);
+    this.patchesByModule.set(patch.module, list);
+    return () => {
+      const l = this.patchesByModule.get(patch.module);
+      const i = l ? l.indexOf(patch) : -1;
+      if (i < 0) return;
+      l!.splice(i, 1);
+      if (l!.length === 0) this.patchesByModule.delete(patch.module);
+    };
+  }
+  /** The installed patches, in forward order of their modules and installation order within one. */
+  installedPatches(): ModulePatch[] {
+    return [...this.knownModules].flatMap((m) => this.patchesByModule.get(m) ?? []);
+  }
+  isInstalled(patch: ModulePatch): boolean {
+    return this.patchesByModule.get(patch.module)?.includes(patch) ?? false;
+  }
+
   // ---- forward ---------------------------------------------------------------------------------------------
   /** One batched forward pass. Run it inside tidy(); returned tensors belong to the caller's scope. */
   forward(input: ForwardInput): ForwardOutput {
@@ -131,7 +188,16 @@ export class CausalLM<C = any> {
       throw new Error(`sequence of ${pastLen + queryLen} tokens exceeds the model's ${this.dims.maxPositions} positions`);
     }
     const positionIds = input.positionIds ?? positionIdsFor(mask, batch, queryLen, pastLen);
-    const hooks = new Hooks(input.trace, this.knownModules);
+    const patched = !input.withoutPatches && this.patchesByModule.size > 0;
+    const hooks = new Hooks(input.trace, this.knownModules, patched ? {
+      byModule: this.patchesByModule,
+      context: {
+        pastLength: pastLen, attentionMask: mask,
+        lastPositions: lastRealPositions(mask === undefined ? undefined : (mask.toArray() as number[][]), batch, queryLen, pastLen),
+      },
+    } : undefined);
+    const overrides = input.parameterOverrides;
+    const param = overrides ? (n: string) => overrides.get(n) ?? this.parameter(n) : (n: string) => this.parameter(n);
     const residuals: Tensor[] = [];
     const out = this.arch.forward(this.config, {
       inputIds: ids,
@@ -140,14 +206,14 @@ export class CausalLM<C = any> {
       past: input.past?.layers,
       useCache: input.useCache ?? false,
       hooks,
-      p: (name) => this.parameter(name),
+      p: param,
       onResidual: input.residuals ? (h) => residuals.push(h) : undefined,
     });
     const which = input.logits ?? 'all';
     let logits: Tensor | undefined;
     if (which !== 'none') {
       const h = which === 'last' ? out.hidden.select(1, -1) : out.hidden;
-      logits = hooks.module(this.arch.templates.logits, h, (x) => this.arch.lmHead(this.config, (n) => this.parameter(n), x));
+      logits = hooks.module(this.arch.templates.logits, h, (x) => this.arch.lmHead(this.config, param, x));
     }
     return {
       logits,

@@ -18,6 +18,8 @@ export interface SaveOptions {
   overwriteSource?: boolean;
   /** Extra JSON files to write beside the weights (e.g. the edit record). */
   extraJson?: Record<string, unknown>;
+  /** Writes more files into the (temporary) directory once the checkpoint is complete, before it is moved into place. */
+  afterWrite?: (dir: string) => void;
 }
 
 /** Files copied from the source directory when present. */
@@ -31,10 +33,10 @@ const TORCH_DTYPE_NAMES: Partial<Record<DType, string>> = { float32: 'float32', 
 export function saveModel(model: CausalLM, outDir: string, opts: SaveOptions = {}): void {
   const target = resolve(outDir);
   if (target === resolve(model.source.dir) && !opts.overwriteSource) {
-    throw new Error(`refusing to overwrite the source checkpoint ${target} (pass overwriteSource: true to allow)`);
+    throw new Error(`refusing to overwrite the source checkpoint ${target} (library: overwriteSource: true; the CLI never writes into the source model's directory)`);
   }
   if (existsSync(target) && readdirSync(target).length > 0 && !opts.overwrite) {
-    throw new Error(`${target} exists and is not empty (pass overwrite: true, or choose another directory)`);
+    throw new Error(`${target} exists and is not empty (CLI: --overwrite; library: overwrite: true; or choose another directory)`);
   }
   const dtype = opts.dtype ?? model.dtype;
   const stDtype = ENGINE_TO_SAFETENSORS_DTYPE[dtype];
@@ -65,6 +67,7 @@ export function saveModel(model: CausalLM, outDir: string, opts: SaveOptions = {
     for (const [name, value] of Object.entries(opts.extraJson ?? {})) {
       writeFileSync(join(tmp, name), JSON.stringify(value, null, 2) + '\n');
     }
+    opts.afterWrite?.(tmp);
     swapInto(tmp, target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });

@@ -6,10 +6,13 @@
 // ROME adds a vector to an MLP output at the subject's last token, MEMIT to a block output, KN scales neurons,
 // GRACE swaps a layer's output. No method reaches into a model any other way.
 import { Tensor, tensor, type IndexList } from '../tensor/index.js';
+import { applyPatches, type ModulePatch, type PatchContext } from './patch.js';
 
 export interface TraceContext {
   /** Hugging Face path of the module, e.g. `transformer.h.2.mlp.c_proj`. */
   module: string;
+  /** The module's input (after any editInput); set for editOutput. */
+  input?: Tensor;
 }
 
 export interface TraceSpec {
@@ -32,12 +35,18 @@ export interface Retained {
   output?: Tensor;
 }
 
-/** The hook points of one forward pass; created by the model from the caller's trace specs. */
+/** The installed patches of a model and what they need to know about the pass (see patch.ts). */
+export interface PatchSet {
+  byModule: ReadonlyMap<string, readonly ModulePatch[]>;
+  context: Omit<PatchContext, 'module' | 'input'>;
+}
+
+/** The hook points of one forward pass; created by the model from the caller's trace specs and installed patches. */
 export class Hooks {
   readonly retained = new Map<string, Retained>();
   private readonly specs = new Map<string, TraceSpec[]>();
 
-  constructor(specs: TraceSpec[] = [], known?: ReadonlySet<string>) {
+  constructor(specs: TraceSpec[] = [], known?: ReadonlySet<string>, private readonly patches?: PatchSet) {
     for (const s of specs) {
       if (known && !known.has(s.module)) throw new Error(unknownModuleMessage(s.module, known));
       const list = this.specs.get(s.module) ?? [];
@@ -47,17 +56,23 @@ export class Hooks {
   }
 
   get active(): boolean {
-    return this.specs.size > 0;
+    return this.specs.size > 0 || (this.patches?.byModule.size ?? 0) > 0;
   }
 
-  /** Runs `fn` as the module `path`, applying the registered edits and keeping what was asked for. */
+  /**
+   * Runs `fn` as the module `path`: the trace's input edits, the module, its installed patches, then the trace's
+   * output edits (a trace sees the patched output); keeps what was asked for.
+   */
   module(path: string, input: Tensor, fn: (input: Tensor) => Tensor): Tensor {
     const specs = this.specs.get(path);
-    if (specs === undefined) return fn(input);
+    const patches = this.patches?.byModule.get(path);
+    if (specs === undefined && patches === undefined) return fn(input);
     let x = input;
-    for (const s of specs) if (s.editInput) x = s.editInput(x, { module: path });
+    if (specs) for (const s of specs) if (s.editInput) x = s.editInput(x, { module: path });
     let y = fn(x);
-    for (const s of specs) if (s.editOutput) y = s.editOutput(y, { module: path });
+    if (patches) y = applyPatches(patches, y, { ...this.patches!.context, module: path, input: x });
+    if (specs === undefined) return y;
+    for (const s of specs) if (s.editOutput) y = s.editOutput(y, { module: path, input: x });
     const keepGraph = specs.some((s) => s.keepGraph);
     const r: Retained = this.retained.get(path) ?? {};
     if (specs.some((s) => s.retainInput)) r.input = keepGraph ? x : x.detach();

@@ -10,7 +10,7 @@ import { loadModel, type CausalLM } from '../../src/models/index.js';
 import { loadTokenizer, type Tokenizer } from '../../src/io/tokenizer.js';
 import { readFlatCases, NEIGHBORHOOD, type EditCase } from '../../src/eval/cases.js';
 import { measureCases, modelScorer, tokenAccuracy, type CaseScores } from '../../src/eval/measure.js';
-import { summarizeAll } from '../../src/eval/protocol.js';
+import { summarizeAll } from '../../src/eval/protocols.js';
 import { FACTGPT } from '../data.js';
 
 // factgpt knows 99.5% of its facts: take the first 40 and every record with a flag that is false, so that each flag

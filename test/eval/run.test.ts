@@ -25,7 +25,7 @@ describe('evaluation runs on kbgpt', () => {
     const out = join(root, 'single');
     const editor = newEditor();
     const s = await evaluate({ editor, cases, out, mode: 'single', meta: { name: 'ftm', modelFingerprint: 'fp-test' } });
-    assert.deepEqual(readdirSync(out).sort(), ['cases.jsonl', 'pre.json', 'summary.json', 'summary.md']);
+    assert.deepEqual(readdirSync(out).sort(), ['cases.jsonl', 'pre.json', 'run.json', 'summary.json', 'summary.md']);
     assert.equal(s.run.complete, true);
     assert.equal(s.run.casesDone, 3);
     assert.equal(s.model.fingerprint, 'fp-test');
@@ -46,7 +46,7 @@ describe('evaluation runs on kbgpt', () => {
     const s2 = await evaluate({ editor: again, cases, out, mode: 'single', meta: { modelFingerprint: 'fp-test' } });
     assert.equal(again.history.length, 0, 'nothing left to edit');
     assert.equal(s2.metrics['rome-counterfact-prob'].post.ES, rome.post.ES);
-    await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'batch', batchSize: 2 }), /holds a FT-M single run/);
+    await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'batch', batchSize: 2 }), /holds another run.*setting: was .*"mode":"single"/);
   });
 
   test('an aborted run stops after the current edit with a valid partial summary; a rerun completes it', async () => {
@@ -102,8 +102,8 @@ describe('evaluation runs on kbgpt', () => {
     assert.deepEqual(json(done.curve), json(ref.curve), 'the same curve (its first point read back from curve.json)');
     assert.deepEqual(done.metrics, ref.metrics);
     // other options, or no checkpoint: refused with the reason
-    await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'sequential', batchSize: 2 }), /started with batchSize 1, this one has 2/);
-    await assert.rejects(evaluate({ editor: newEditor(), cases: cases.slice(1), out, mode: 'sequential' }), /saved weights hold the edits of cases/);
+    await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'sequential', batchSize: 2 }), /holds another run.*setting: was \{"batchSize":1/);
+    await assert.rejects(evaluate({ editor: newEditor(), cases: cases.slice(1), out, mode: 'sequential' }), /holds another run.*data: was/);
     rmSync(join(out, 'state.safetensors'));
     await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'sequential' }), /state\.safetensors does not/);
   });

@@ -67,7 +67,9 @@ function checkGoldenRome(name: string, modelDir: string, goldenFile: string) {
   for (const [i, e] of (golden.edits as any[]).entries()) {
     test(`${name} edit ${i}: ${e.request.prompt.replace('{}', e.request.subject)} → ${e.request.target_new}`, () => {
       const request = normalizeRequest({ prompt: e.request.prompt, subject: e.request.subject, targetNew: e.request.target_new, groundTruth: e.request.ground_truth }, i);
-      const result = rome.compute(model, [request], hparams, { tokenizer: tok, stats, seed: 0, recordVectors: true });
+      const session = rome.open(model, hparams, { tokenizer: tok, stats, seed: 0, recordVectors: true });
+      const result = session.compute([request], { editId: `golden-${i}` });
+      session.dispose();
       const d = result.diagnostics[0];
       const n = d.norms!;
       const v = (d.extra as any).vectors;

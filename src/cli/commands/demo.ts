@@ -8,6 +8,7 @@ import { resolveModelDir } from '../../io/checkpoint.js';
 import { readHparamsFile } from '../../methods/hparams.js';
 import { tidy } from '../../tensor/index.js';
 import { Editor } from '../../editor/editor.js';
+import { editWithChecks } from '../../eval/check.js';
 import { numberOption, parse, UsageError } from '../args.js';
 import { defaultHparams, pct, statsProvider } from '../editing.js';
 
@@ -92,7 +93,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   console.log(`fact: "${fact.prompt}" → ${fact.truth}; new target: ${fact.target} (ROME, ${hparamsFile})`);
   show(model, tok, fact, 'before the edit:');
   const editor = new Editor(model, tok, { method: 'ROME', hparams, stats, log: (m) => console.log(`  ${m}`) });
-  const [record] = editor.edit({ prompt: fact.prompt, subject: fact.subject, targetNew: fact.target, groundTruth: fact.truth });
+  const [record] = editWithChecks(editor, { prompt: fact.prompt, subject: fact.subject, targetNew: fact.target, groundTruth: fact.truth });
   const r = record.reports[0];
   show(model, tok, fact, `after the edit (${record.seconds.toFixed(1)} s, success on the prompt: ${r.success ? 'yes' : 'no'}, statistics: ${record.statsKeys.join(', ') || 'none'}):`);
   if (!r.success) {

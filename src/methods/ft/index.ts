@@ -10,7 +10,7 @@ import { padBatch, type CausalLM } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import { checkAgainstModel, MODULE_TEMPLATE_FIELDS, type ModuleTemplateHparams, type Schema } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
-import type { EditMethod, LossStep, MethodResult, WeightDelta } from '../types.js';
+import type { EditContext, EditMethod, Edit, LossStep, WeightDelta } from '../types.js';
 
 export interface FtHparams extends ModuleTemplateHparams {
   layers: number[];
@@ -72,7 +72,13 @@ export const ft: EditMethod<FtHparams> = {
     if (h.batch_size < 1) throw new Error(`${source}: batch_size must be >= 1`);
   },
 
-  compute(model, requests, h, ctx): MethodResult {
+  open(model, h, ctx) {
+    return { compute: (requests, c) => fineTune(model, requests, h, { ...ctx, ...c }), dispose: () => undefined };
+  },
+};
+
+/** Fine-tunes the chosen layers on the requests and returns the weight differences; the model is left unchanged. */
+function fineTune(model: CausalLM, requests: NormalizedRequest[], h: FtHparams, ctx: EditContext): Edit {
     const started = performance.now();
     const prefixes = h.layers.map((l) => h.rewrite_module_tmp.replace('{}', String(l)) + '.');
     const names = model.parameterNames().filter((n) => prefixes.some((p) => n.startsWith(p)));
@@ -123,5 +129,4 @@ export const ft: EditMethod<FtHparams> = {
       params.forEach((p) => p.requiresGrad_(false));
       model.restore(snapshot, { dispose: true });
     }
-  },
-};
+}

@@ -8,7 +8,7 @@ import { eye, linalg, noGrad, stack, tidy, keep, type Tensor } from '../../tenso
 import type { CausalLM } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
-import type { EditContext, EditMethod, MethodResult, WeightDelta } from '../types.js';
+import type { EditContext, EditMethod, Edit, SessionContext, WeightDelta } from '../types.js';
 import { representationsAt } from '../locate.js';
 import { subjectPositions } from '../rome/key.js';
 import { optimizeValue } from '../rome/value.js';
@@ -16,20 +16,11 @@ import { checkTemplates, sampleContextTemplates, sampleMemitTemplates } from '..
 import { applyDelta, weightLayout } from '../delta.js';
 import { MEMIT_SCHEMA, type MemitHparams } from './hparams.js';
 
-const templateCache = new WeakMap<CausalLM, Map<string, string[][]>>();
-
-function templateGroups(model: CausalLM, ctx: EditContext, h: MemitHparams): string[][] {
+/** MEMIT's context template groups: the hparams' own, or sampled from the (unedited) model with the session's seed. */
+function templateGroups(model: CausalLM, ctx: SessionContext, h: MemitHparams): string[][] {
   if (h.context_templates) return [checkTemplates(h.context_templates, 'hparams')];
-  let perModel = templateCache.get(model);
-  if (!perModel) templateCache.set(model, (perModel = new Map()));
   const lengths = h.context_template_length_params;
-  const key = `${ctx.seed}|${JSON.stringify(lengths)}`;
-  let t = perModel.get(key);
-  if (!t) {
-    t = lengths ? [sampleContextTemplates(model, ctx.tokenizer, lengths, ctx.seed)] : sampleMemitTemplates(model, ctx.tokenizer, ctx.seed);
-    perModel.set(key, t);
-  }
-  return t;
+  return lengths ? [sampleContextTemplates(model, ctx.tokenizer, lengths, ctx.seed)] : sampleMemitTemplates(model, ctx.tokenizer, ctx.seed);
 }
 
 /** One key per request: mean over each template group of the module input at the subject, then mean of groups. */
@@ -65,9 +56,20 @@ export const memit: EditMethod<MemitHparams> = {
     checkAgainstModel(model, source, h.layers, { rewrite_module_tmp: h.rewrite_module_tmp, layer_module_tmp: h.layer_module_tmp });
   },
 
-  compute(model, requests, h, ctx): MethodResult {
+  open(model, h, ctx) {
+    let groups: string[][] | undefined;
+    const templates = () => (groups ??= templateGroups(model, ctx, h));
+    return {
+      prepare: () => void templates(),
+      compute: (requests, c) => computeBatch(model, requests, h, { ...ctx, ...c }, templates()),
+      dispose: () => undefined,
+    };
+  },
+};
+
+/** One MEMIT update for a batch of requests against the model's current weights (left unchanged). */
+function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHparams, ctx: EditContext, groups: string[][]): Edit {
     const started = performance.now();
-    const groups = templateGroups(model, ctx, h);
     const layers = [...h.layers].sort((a, b) => a - b);
     const zLayer = layers[layers.length - 1];
     const zModule = h.layer_module_tmp.replace('{}', String(zLayer));
@@ -128,8 +130,7 @@ export const memit: EditMethod<MemitHparams> = {
         lossTrace: values[i].trace, norms: { zInit: values[i].initial, delta: values[i].delta }, extra: { valueCached: values[i].cached },
       })),
     };
-  },
-};
+}
 
 
 export type { MemitHparams } from './hparams.js';

@@ -4,7 +4,7 @@ import { noGrad, tidy, keep } from '../../tensor/index.js';
 import type { CausalLM } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
-import type { EditContext, EditMethod, MethodResult } from '../types.js';
+import type { EditContext, EditMethod, Edit, SessionContext } from '../types.js';
 import { ROME_SCHEMA, type RomeHparams } from './hparams.js';
 import { InverseCovarianceCache, keysAtSubject, leftVector, subjectPositions } from './key.js';
 import { optimizeValue } from './value.js';
@@ -13,23 +13,17 @@ import { checkTemplates, sampleContextTemplates } from './templates.js';
 import { representationsAt } from '../locate.js';
 import { weightLayout } from '../delta.js';
 
-/** Context templates per model and settings, sampled once (the reference caches them globally). */
-const templateCache = new WeakMap<CausalLM, Map<string, string[]>>();
-
-export function contextTemplates(model: CausalLM, ctx: EditContext, h: RomeHparams): string[] {
+/** ROME's context templates: the hparams' own, or sampled from the (unedited) model with the session's seed. */
+export function contextTemplates(model: CausalLM, ctx: SessionContext, h: RomeHparams): string[] {
   if (h.context_templates) return checkTemplates(h.context_templates, 'hparams');
-  const key = JSON.stringify([h.context_template_length_params, ctx.seed]);
-  let perModel = templateCache.get(model);
-  if (!perModel) templateCache.set(model, (perModel = new Map()));
-  let t = perModel.get(key);
-  if (!t) {
-    t = sampleContextTemplates(model, ctx.tokenizer, h.context_template_length_params, ctx.seed);
-    perModel.set(key, t);
-  }
-  return t;
+  return sampleContextTemplates(model, ctx.tokenizer, h.context_template_length_params, ctx.seed);
 }
 
-const inverses = new InverseCovarianceCache();
+/** What a ROME session keeps across edits: the templates (sampled once, before any edit) and C⁻¹ per statistics key. */
+interface RomeState {
+  templates: () => string[];
+  inverses: InverseCovarianceCache;
+}
 
 export const rome: EditMethod<RomeHparams> = {
   name: 'ROME',
@@ -43,17 +37,25 @@ export const rome: EditMethod<RomeHparams> = {
     }
   },
 
-  compute(model, requests, h, ctx): MethodResult {
-    const result: MethodResult = { deltas: [], diagnostics: [], statsKeys: [] };
-    for (const request of requests) computeOne(model, request, h, ctx, result);
-    return result;
+  open(model, h, ctx) {
+    let templates: string[] | undefined;
+    const state: RomeState = { templates: () => (templates ??= contextTemplates(model, ctx, h)), inverses: new InverseCovarianceCache() };
+    return {
+      prepare: () => void state.templates(),
+      compute: (requests, c) => {
+        const result: Edit = { deltas: [], diagnostics: [], statsKeys: [] };
+        for (const request of requests) computeOne(model, request, h, { ...ctx, ...c }, state, result);
+        return result;
+      },
+      dispose: () => state.inverses.dispose(),
+    };
   },
 };
 
-function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams, ctx: EditContext, result: MethodResult): void {
+function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams, ctx: EditContext, state: RomeState, result: Edit): void {
   const started = performance.now();
   const tok = ctx.tokenizer;
-  const templates = contextTemplates(model, ctx, h);
+  const templates = state.templates();
   for (const layer of [...h.layers].sort((a, b) => a - b)) {
     const rewriteModule = h.rewrite_module_tmp.replace('{}', String(layer));
     const param = `${rewriteModule}.weight`;
@@ -67,7 +69,7 @@ function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams,
         if (!ctx.stats) throw new Error('ROME with mom2_adjustment needs second-moment statistics (pass a stats provider, or set mom2_adjustment: false)');
         const c = ctx.stats.get(model, rewriteModule);
         statsKey = c.key;
-        inverse = inverses.get(c.key, c.mom2);
+        inverse = state.inverses.get(c.key, c.mom2);
       }
       const { u, unnormalizedNorm } = leftVector(kStar, inverse);
       // value (compute_v)
