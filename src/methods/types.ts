@@ -145,7 +145,7 @@ export interface MethodSession {
    * Called after saved edits were replayed onto the model (Editor.loadState): take over installed patches of this
    * method (a GRACE codebook) so that later edits extend them.
    */
-  adopt?(model: { patches(): ModulePatch[] }): void;
+  adopt?(model: { patches(): ModulePatch[]; inferenceWrappers(): readonly InferenceWrapper[] }): void;
   dispose(): void;
 }
 
