@@ -74,10 +74,12 @@ export function editPrompt(c: EditCase): string {
 /** Scores every probe of the cases (in one batched pass). */
 export function measureCases(tok: Tokenizer, cases: EditCase[], scorer: ScoreSource): CaseScores[] {
   const reqs: TextScoreRequest[] = [];
+  const wheres: string[] = [];
   const add = (prompt: string, answer: string, where: string): number => {
     if (prompt.trim() === '') throw new Error(`${where}: empty prompt`);
     if (answer.trim() === '') throw new Error(`${where}: empty answer`);
     reqs.push({ prompt, continuation: withLeadingSpace(answer) });
+    wheres.push(where);
     return reqs.length - 1;
   };
   type Plan = { primary: number; comparison?: number };
@@ -101,6 +103,11 @@ export function measureCases(tok: Tokenizer, cases: EditCase[], scorer: ScoreSou
     };
   });
   const scores = scoreText(tok, scorer, reqs);
+  scores.forEach((sc, i) => {
+    if (sc.logprobs.some((x) => Number.isNaN(x) || x === Infinity)) {
+      throw new Error(`${wheres[i]}: the model's log-probabilities are NaN (non-finite weights or activations); this is an error of the model or the edit, not a metric value`);
+    }
+  });
   const ts = (i: number): TokenScore => ({ ids: scores[i].ids, logprobs: scores[i].logprobs, argmax: scores[i].argmax });
   const probe = (p: Plan): ProbeScore => (p.comparison === undefined ? { primary: ts(p.primary) } : { primary: ts(p.primary), comparison: ts(p.comparison) });
   const map = (m: Record<string, Plan[]>) => Object.fromEntries(Object.entries(m).map(([k, l]) => [k, l.map(probe)]));

@@ -2,7 +2,9 @@
 // probability comparison, EasyEdit's token accuracy, ROME's zsRE accuracy), optionally other-task locality. Writes a
 // run directory (src/eval/run.ts): cases.jsonl (resumable), pre.json, summary.json, summary.md.
 import { basename, join } from 'node:path';
-import { loadModel } from '../../models/index.js';
+import { loadModel, TextLM } from '../../models/index.js';
+import { normalizeRequests, type NormalizedRequest } from '../../methods/request.js';
+import { casesThatFit } from '../../eval/fit.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { readHparamsFile } from '../../methods/hparams.js';
 import { Editor } from '../../editor/editor.js';
@@ -24,7 +26,8 @@ data (formats: flat CounterFact/EasyEdit, zsRE MEND, ROME CounterFact, KnowEdit,
   --n N                 number of cases (default 200)       --offset K   skip the first K cases
   --sample-seed S       draw the n cases at random (reproducibly) instead of the first n
   --known               only cases the model knows (known_prompt flag of the data)
-  --skip-invalid        drop records that do not follow the format (counted) instead of stopping
+  --skip-invalid        drop records that do not follow the format, or whose probes do not fit the model's
+                        context (counted), instead of stopping
   --addons FILE         per-case portability/locality add-on lists (subject replace, one-hop, …) to merge
   --distracting         add distracting-neighbour locality probes (the edit statement before each neighbour)
 setting
@@ -33,11 +36,13 @@ setting
   --measure-when W      sequential: each (default: every case right after its edit) or end
   --curve 10,50,100     sequential: measure all edits so far after these numbers of edits
 method
-  --method NAME         ROME (default), R-ROME, MEMIT, FT-L, FT-M
+  --method NAME         ROME (default), R-ROME, MEMIT, FT-L, FT-M, GRACE, IKE
   --hparams FILE        default hparams/<METHOD>/<model name>.yaml
   --set FIELD=VALUE     override one hparams field (repeatable; YAML value), e.g. --set mom2_update_weight=1000
   --corpus PATH         statistics corpus (default $LMEDIT_CORPUS)   --samples N  statistics budget
   --seed S              the method's seed (context templates; default 0)
+  --pool FILE           demonstration / training pool for methods that need one (IKE), any data format above;
+                        must be disjoint from the evaluated cases   --pool-offset K  --pool-n N  which of its cases
   --value-cache DIR     reuse optimised values (ROME v*, MEMIT z) computed on the unedited model by earlier runs
                         (e.g. MEMIT at several batch sizes, ROME then R-ROME); the summary counts the reused ones
 extra metrics
@@ -48,8 +53,9 @@ extra metrics
   --idf-split S         documents of the IDF corpus: paragraphs (default), lines, wikitext-articles
   --references-from-data  reference texts of a case = the other cases' statements whose answer is its new target
 
-A rerun into the same --out skips finished cases (sequential: resumes from the checkpoint state.safetensors). Ctrl-C stops after the current edit
-and writes a valid partial summary.`;
+--out must be new or empty, or a run directory of the same run (run.json: model, data, method, hparams, setting,
+seeds): a rerun skips finished cases (sequential: resumes from the checkpoint state.safetensors), another run is
+refused naming what differs. Ctrl-C stops after the current edit and writes a valid partial summary.`;
 
 export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
@@ -59,6 +65,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     'other-task': { type: 'string' }, 'other-task-n': { type: 'string' }, format: { type: 'string' }, 'sample-seed': { type: 'string' },
     'skip-invalid': { type: 'boolean' }, addons: { type: 'string' }, distracting: { type: 'boolean' }, generation: { type: 'boolean' },
     'idf-corpus': { type: 'string' }, 'references-from-data': { type: 'boolean' }, 'idf-split': { type: 'string' },
+    pool: { type: 'string' }, 'pool-offset': { type: 'string' }, 'pool-n': { type: 'string' },
   }, USAGE);
   const modelPath = requireModel(values, USAGE);
   if (!values.data || !values.out) throw new UsageError(`--data and --out are required\n\n${USAGE}`);
@@ -93,6 +100,15 @@ export async function evalCommand(argv: string[]): Promise<void> {
 
   const model = loadModel(modelPath);
   const tok = loadTokenizer(model.source.dir, model.source.rawConfig);
+  const window = new TextLM(model, tok).maxPositions;
+  const { fit, overflow } = casesThatFit(tok, cases, window);
+  if (overflow.length && !values['skip-invalid']) {
+    throw new UsageError(`${values.data}: ${overflow.length} case(s) do not fit the model's context (${overflow.slice(0, 3).join('; ')}${overflow.length > 3 ? '; …' : ''}); drop them with --skip-invalid`);
+  }
+  if (overflow.length) console.error(`lmedit eval: ${values.data}: skipped ${overflow.length} case(s) that do not fit the model's ${window} positions (first: ${overflow[0]})`);
+  cases = fit;
+  if (cases.length === 0) throw new UsageError(`${values.data}: no case fits the model's context`);
+  const pool = values.pool ? poolFrom(values.pool, numberOption(values, 'pool-offset', 0)!, numberOption(values, 'pool-n')) : undefined;
   const hparamsFile = defaultHparams(method, model, values.hparams);
   const overrides = hparamOverrides(values.set);
   const samples = numberOption(values, 'samples') ?? Number(overrides.mom2_n_samples ?? readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
@@ -101,6 +117,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const editor = new Editor(model, tok, {
     method, hparams: hparamsFile, overrides, stats, seed: numberOption(values, 'seed', 0), valueCache: values['value-cache'],
     log: (m) => progress.note(m), // progress inside a chunk (MEMIT's z i/n in a batch of 1,000)
+    pool,
   });
 
   const generation = values.generation
@@ -120,12 +137,14 @@ export async function evalCommand(argv: string[]): Promise<void> {
         name: basename(values.out), command: ['lmedit', 'eval', ...argv], modelFingerprint: modelFingerprint(model.source.dir),
         data: {
           file: values.data, format: loaded.format, n, offset, sampleSeed: sampleSeed ?? null, known: Boolean(values.known), selected: cases.length,
-          skipped: loaded.skipped, addons: values.addons ?? null, distracting: Boolean(values.distracting),
+          skipped: loaded.skipped, addons: values.addons ?? null, distracting: Boolean(values.distracting), overflowSkipped: overflow.length,
+          pool: values.pool ? { file: values.pool, offset: numberOption(values, 'pool-offset', 0), n: numberOption(values, 'pool-n') ?? null, size: pool!.length } : null,
         },
       },
       signal: controller.signal,
       onProgress: (done) => progress.update(done),
       onResume: (done) => progress.resume(done),
+      onWarning: (m) => progress.note(`warning: ${m}`),
     });
     progress.finish();
     console.log(summaryMarkdown(summary));
@@ -135,6 +154,16 @@ export async function evalCommand(argv: string[]): Promise<void> {
     editor.dispose();
     model.dispose();
   }
+}
+
+/** The pool cases of a data file as normalized requests (rephrases and locality probes kept). */
+function poolFrom(file: string, offset: number, n: number | undefined): NormalizedRequest[] {
+  const { cases } = loadCases(file, { offset, n, skipInvalid: true });
+  if (cases.length === 0) throw new UsageError(`--pool ${file}: no cases selected (offset ${offset}${n !== undefined ? `, n ${n}` : ''})`);
+  return normalizeRequests(cases.map((c) => ({
+    ...c.request, rephrasePrompts: c.rephrases,
+    locality: Object.fromEntries(Object.entries(c.locality).map(([k, l]) => [k, l.map((p) => ({ prompt: p.prompt, groundTruth: p.groundTruth }))])),
+  })));
 }
 
 function idfSplit(v: string | undefined): CorpusSplit {
