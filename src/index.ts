@@ -4,6 +4,8 @@ export * from './models/index.js';
 export { loadTokenizer, encodeBatch, type Tokenizer } from './io/tokenizer.js';
 export { resolveModelDir, readModelConfig } from './io/checkpoint.js';
 export { readSafetensorsHeader, writeSafetensors, writeShardedSafetensors } from './io/safetensors.js';
+export { assertFinite, isAllFinite, NonFiniteError } from './io/finite.js';
+export { prepareOutDir } from './io/out-dir.js';
 export { StatsCache, FileSecondMoments, modelFingerprint, type StatsCacheOptions } from './stats/index.js';
 export { Editor, type EditorOptions, type EditRecord, type RequestReport } from './editor/editor.js';
 export { methodFor, methodNames, registerMethod } from './editor/methods.js';
@@ -11,7 +13,7 @@ export { EditedModel, type AppliedEdit } from './editor/edited-model.js';
 export { saveEditedModel, loadEditedModel, saveEditState, loadEditState, type SaveStateOptions } from './editor/persist.js';
 export { readStateFile, writeStateFile, STATE_FILE, type StateManifest } from './editor/state-file.js';
 export { normalizeRequest, type EditRequest, type NormalizedRequest, type PromptAnswer } from './methods/request.js';
-export { readHparamsFile, validateHparams } from './methods/hparams.js';
+export { readHparamsFile, validateHparams, checkAlgName } from './methods/hparams.js';
 export { MemoryValueCache, DiskValueCache, scopedValueCache, type ValueCache, type CachedValue } from './methods/value-cache.js';
 export type {
   EditMethod, MethodSession, SessionContext, ComputeContext, Edit, InferenceWrapper, EditContext, MethodResult, WeightDelta, SecondMoment, SecondMomentProvider, LossStep,

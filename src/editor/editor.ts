@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Tensor } from '../tensor/index.js';
 import { loadModel, type CausalLM, type LoadOptions, type SaveOptions } from '../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
-import { readHparamsFile, validateHparams } from '../methods/hparams.js';
+import { checkAlgName, readHparamsFile, validateHparams } from '../methods/hparams.js';
 import { normalizeRequests, type EditRequest, type NormalizedRequest } from '../methods/request.js';
 import type { Edit, EditDiagnostics, EditMethod, MethodSession, SecondMomentProvider, WeightDelta } from '../methods/types.js';
 import { deltaNorm } from '../methods/delta.js';
@@ -86,6 +86,7 @@ export class Editor {
     const overrides = options.overrides ?? {};
     const keys = Object.keys(overrides);
     this.hparamsSource = keys.length ? `${source} with ${keys.map((k) => `${k}=${JSON.stringify(overrides[k])}`).join(', ')}` : source;
+    checkAlgName({ ...raw, ...overrides }, options.method, this.hparamsSource);
     this.hparams = validateHparams({ ...defaults, ...raw, ...overrides }, method.schema, this.hparamsSource);
     method.check(model, this.hparams, this.hparamsSource);
     this.edited = options.edited ?? new EditedModel(model, tokenizer);

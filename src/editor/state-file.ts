@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import {
   ENGINE_TO_SAFETENSORS_DTYPE, SAFETENSORS_TO_ENGINE_DTYPE, readSafetensorsHeader, writeSafetensors, type TensorToWrite,
 } from '../io/safetensors.js';
-import { fromFile, noGrad, tidy, type Tensor } from '../tensor/index.js';
+import { fromFile, noGrad, type Tensor } from '../tensor/index.js';
+import { assertFinite } from '../io/finite.js';
 
 export const STATE_FORMAT = 'lmedit-state';
 export const STATE_VERSION = 1;
@@ -121,11 +122,9 @@ function checkManifestShape(file: string, m: StateManifest): void {
   }));
 }
 
-/** Throws naming `what` when the tensor holds NaN or ±Inf. */
+/** Throws naming `what` when the tensor holds NaN or ±Inf (src/io/finite.ts). */
 export function assertFiniteTensor(t: Tensor, what: string): void {
-  if (!t.dtype.startsWith('float') && t.dtype !== 'bfloat16') return;
-  const bad = tidy(() => noGrad(() => t.isfinite().logicalNot().sum().item()));
-  if (bad > 0) throw new Error(`${what} holds ${bad} non-finite value(s) (NaN or Inf)`);
+  assertFinite(t, what);
 }
 
 function tensorBytes(t: Tensor): Uint8Array {

@@ -88,6 +88,7 @@ export function readSafetensorsHeader(file: string): SafetensorsFile {
       if (name === '__metadata__') continue;
       tensors.set(name, parseTensorEntry(name, raw, { file, dataStart, fileSize }));
     }
+    checkDataLayout(file, [...tensors.values()], dataStart, fileSize);
     return { file, headerSize, dataStart, metadata, tensors };
   } finally {
     fs.closeSync(fd);
@@ -170,6 +171,37 @@ function parseTensorEntry(
     throw bad(`data ends at byte ${dataStart + end} but the file has only ${fileSize} bytes (file truncated?)`);
   }
   return { name, dtype, shape: [...shape], byteOffset: dataStart + begin, byteLength: expected, file };
+}
+
+/**
+ * The format's layout rule (the reference reader's `validate`): the tensors' byte ranges, in offset order, tile the
+ * data region exactly — the first starts at 0, each starts where the previous one ends, the last ends at the end of
+ * the file. Overlapping ranges would make two tensors share bytes (a write to one corrupts the other), a gap or
+ * trailing bytes mean the header does not describe the file: either way the file was not written by a safetensors
+ * writer, and reading it would give a silently wrong model. Errors name the file and the tensors involved.
+ */
+function checkDataLayout(file: string, entries: readonly TensorEntry[], dataStart: number, fileSize: number): void {
+  const sorted = [...entries].sort((a, b) => a.byteOffset - b.byteOffset || a.byteLength - b.byteLength);
+  const rel = (e: TensorEntry) => `[${e.byteOffset - dataStart}, ${e.byteOffset - dataStart + e.byteLength}]`;
+  let end = dataStart;
+  let previous: TensorEntry | undefined;
+  for (const e of sorted) {
+    if (e.byteOffset < end) {
+      throw new Error(`${file}: tensors '${previous!.name}' (data_offsets ${rel(previous!)}) and '${e.name}' (data_offsets ${rel(e)}) ` +
+        `overlap; every tensor must have its own bytes (corrupt or hand-edited header)`);
+    }
+    if (e.byteOffset > end) {
+      const where = previous === undefined ? 'before the first tensor' : `between tensors '${previous.name}' and '${e.name}'`;
+      throw new Error(`${file}: ${e.byteOffset - end} bytes of the data region ${where} (data offsets ${end - dataStart}..${e.byteOffset - dataStart}) ` +
+        `belong to no tensor; safetensors data must be contiguous (corrupt or hand-edited header)`);
+    }
+    end = e.byteOffset + e.byteLength;
+    previous = e;
+  }
+  if (end < fileSize) {
+    throw new Error(`${file}: ${fileSize - end} bytes after the end of the last tensor` +
+      `${previous ? ` ('${previous.name}')` : ''} belong to no tensor; the header does not describe the whole file (corrupt, or not safetensors)`);
+  }
 }
 
 /** Reads exactly `dest.length` bytes at `position`; short reads (which pread may return) are continued. */

@@ -1,5 +1,6 @@
 // Hyper-parameters: YAML files with EasyEdit's field names (hparams/<METHOD>/<model>.yaml), checked against a
-// typed schema. Errors name the file and the field: unknown fields, wrong types, layers out of range.
+// typed schema. Errors name the file and the field: unknown fields, wrong types, values below a field's minimum,
+// layers out of range, an empty file, and an alg_name that is not the method being run.
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { CausalLM } from '../models/index.js';
@@ -11,6 +12,12 @@ export interface FieldSpec {
   /** Default when the field is absent; a field without a default is required. */
   default?: unknown;
   doc?: string;
+  /** Smallest allowed value (inclusive); for list types, of every element. */
+  min?: number;
+  /** Values must be greater than this (e.g. a learning rate: exclusiveMin 0); for list types, every element. */
+  exclusiveMin?: number;
+  /** For list types: the fewest elements (e.g. layers: 1). */
+  minItems?: number;
 }
 
 export type Schema = Record<string, FieldSpec>;
@@ -23,8 +30,8 @@ const COMMON: Schema = {
   model_parallel: { type: 'boolean', default: false },
   fp16: { type: 'boolean', default: false },
   stats_dir: { type: 'string', default: '' },
-  max_length: { type: 'integer', default: 40 },
-  batch_size: { type: 'integer', default: 1 },
+  max_length: { type: 'integer', default: 40, min: 1 },
+  batch_size: { type: 'integer', default: 1, min: 1 },
 };
 
 export interface ModuleTemplateHparams {
@@ -58,7 +65,7 @@ export const MODULE_TEMPLATE_FIELDS: Schema = {
 export const STATS_FIELDS: Schema = {
   mom2_adjustment: { type: 'boolean', default: true },
   mom2_dataset: { type: 'string', default: 'wikitext-2' },
-  mom2_n_samples: { type: 'integer', default: 100000 },
+  mom2_n_samples: { type: 'integer', default: 100000, min: 0, doc: '0 = the whole corpus' },
   mom2_dtype: { type: 'string', default: 'float32' },
 };
 
@@ -82,6 +89,26 @@ function coerce(type: FieldType, v: unknown): unknown {
   return v;
 }
 
+/** The numbers a value holds (itself, or a list's elements at any depth), for the minimum checks. */
+function numbersOf(v: unknown): number[] {
+  if (typeof v === 'number') return [v];
+  return Array.isArray(v) ? v.flatMap(numbersOf) : [];
+}
+
+/** The schema's range and length rules for one (type-checked) value; a message, or undefined when it passes. */
+function violation(spec: FieldSpec, v: unknown): string | undefined {
+  const list = spec.type.includes('[]');
+  const each = list ? 'every element ' : '';
+  for (const x of numbersOf(v)) {
+    if (spec.min !== undefined && x < spec.min) return `${each}must be >= ${spec.min}`;
+    if (spec.exclusiveMin !== undefined && x <= spec.exclusiveMin) return `${each}must be > ${spec.exclusiveMin}`;
+  }
+  if (spec.minItems !== undefined && Array.isArray(v) && v.length < spec.minItems) {
+    return `must list at least ${spec.minItems} element${spec.minItems === 1 ? '' : 's'}`;
+  }
+  return undefined;
+}
+
 /** Validates a raw object against the schema (plus the common fields); `source` names the file in errors. */
 export function validateHparams<T>(raw: Record<string, unknown>, schema: Schema, source: string): T {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${source}: hparams must be a mapping of field: value`);
@@ -101,6 +128,8 @@ export function validateHparams<T>(raw: Record<string, unknown>, schema: Schema,
     }
     const v = coerce(spec.type, raw[key]);
     if (!check(spec.type, v)) throw new Error(`${source}: field '${key}' must be ${spec.type}, got ${JSON.stringify(raw[key])}`);
+    const why = violation(spec, v);
+    if (why !== undefined) throw new Error(`${source}: field '${key}' ${why}, got ${JSON.stringify(raw[key])}${spec.doc ? ` (${spec.doc})` : ''}`);
     out[key] = v;
   }
   return out as T;
@@ -116,7 +145,64 @@ export function readHparamsFile(path: string): { raw: Record<string, unknown>; f
   } catch (e) {
     throw new Error(`${file}: not valid YAML: ${(e as Error).message}`, { cause: e });
   }
+  if (raw === null || raw === undefined) {
+    throw new Error(`${file}: the hparams file is empty (expected a mapping of field: value, e.g. hparams/ROME/kbgpt.yaml)`);
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new Error(`${file}: hparams must be a mapping of field: value, got ${Array.isArray(raw) ? 'a list' : `the ${typeof raw} ${JSON.stringify(raw)}`}`);
+  }
   return { raw: raw as Record<string, unknown>, file };
+}
+
+/**
+ * The alg_name values a method accepts in its hparams (EasyEdit writes alg_name into every file). An empty or
+ * absent alg_name is always accepted. Variants:
+ *   ROME    ROME                 (an R-ROME file turns on random-prefix keys: run it with --method R-ROME)
+ *   R-ROME  R-ROME, ROME         (R-ROME is ROME plus enable_random_prefix_keys, which the method sets)
+ *   MEMIT   MEMIT
+ *   FT      FT, FT-L, FT-M       (EasyEdit's files say FT and choose with objective_optimization)
+ *   FT-L    FT-L, FT             and objective_optimization, when given, must be prompt_last
+ *   FT-M    FT-M, FT             and objective_optimization, when given, must be target_new
+ *   other   its own name only    (methods registered later)
+ * Names compare case-insensitively, ignoring '-', '_' and spaces (r_rome = R-ROME).
+ */
+export const ALG_NAME_VARIANTS: Readonly<Record<string, readonly string[]>> = {
+  ROME: ['ROME'],
+  'R-ROME': ['R-ROME', 'ROME'],
+  MEMIT: ['MEMIT'],
+  FT: ['FT', 'FT-L', 'FT-M'],
+  'FT-L': ['FT-L', 'FT'],
+  'FT-M': ['FT-M', 'FT'],
+};
+
+const FT_OBJECTIVE: Readonly<Record<string, string>> = { 'FT-L': 'prompt_last', 'FT-M': 'target_new' };
+
+function canonicalAlgName(name: string): string {
+  return name.toUpperCase().replace(/[-_\s]/g, '');
+}
+
+/**
+ * Refuses hparams written for another method: `raw.alg_name` (when set) must be one `methodName` accepts (see
+ * ALG_NAME_VARIANTS), and an FT-L/FT-M run must not be given the other objective. `source` names the file.
+ */
+export function checkAlgName(raw: Record<string, unknown>, methodName: string, source: string): void {
+  const method = methodName.toUpperCase();
+  const alg = raw.alg_name;
+  if (alg !== undefined && alg !== null && alg !== '') {
+    if (typeof alg !== 'string') throw new Error(`${source}: field 'alg_name' must be string, got ${JSON.stringify(alg)}`);
+    const accepted = ALG_NAME_VARIANTS[method] ?? [method];
+    if (!accepted.some((a) => canonicalAlgName(a) === canonicalAlgName(alg))) {
+      throw new Error(`${source}: alg_name '${alg}' says these hparams are for ${alg}, but the method is ${method}` +
+        ` (${method} accepts alg_name ${accepted.join(' or ')}): pass --method ${alg.toUpperCase()}, or the ${method} hparams file`);
+    }
+  }
+  const objective = FT_OBJECTIVE[method];
+  const given = raw.objective_optimization;
+  if (objective !== undefined && given !== undefined && given !== objective) {
+    const other = Object.entries(FT_OBJECTIVE).find(([, o]) => o === given)?.[0];
+    throw new Error(`${source}: objective_optimization '${String(given)}' contradicts the method ${method} (which is objective_optimization ${objective})` +
+      (other ? `: pass --method ${other}, or drop the field` : ''));
+  }
 }
 
 /**

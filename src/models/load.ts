@@ -9,6 +9,7 @@ import {
 import { readModelConfig, resolveModelDir } from '../io/checkpoint.js';
 import { CausalLM } from './model.js';
 import { architectureFor } from './registry.js';
+import { assertFinite } from '../io/finite.js';
 
 export interface LoadOptions {
   /** Compute dtype (default float32). Weights stored in another dtype are cast tensor by tensor. */
@@ -76,6 +77,12 @@ function readParameter(entry: TensorEntry, shape: number[], dtype: DType, device
   }
   return noGrad(() => {
     const raw = fromFile(entry.file, entry.byteOffset, stored, entry.shape);
+    try {
+      assertFinite(raw, `${entry.file}: tensor '${entry.name}' (a model weight)`);
+    } catch (e) {
+      raw.dispose();
+      throw e;
+    }
     if (stored === dtype && device === 'cpu') return raw;
     const cast = raw.to({ dtype, device });
     raw.dispose();

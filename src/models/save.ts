@@ -1,8 +1,8 @@
 // Writing a model back as a Hugging Face directory that transformers loads: same tensor names and layouts
 // (GPT-2's Conv1D stays [in, out]), config.json, tokenizer files, safetensors sharded above a size threshold.
 // Written to a temporary directory and renamed into place; the source checkpoint is never overwritten unless asked.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { noGrad, type DType } from '../tensor/index.js';
 import { ENGINE_TO_SAFETENSORS_DTYPE, writeShardedSafetensors } from '../io/safetensors.js';
 import type { CausalLM } from './model.js';
@@ -35,6 +35,11 @@ export function saveModel(model: CausalLM, outDir: string, opts: SaveOptions = {
   if (target === resolve(model.source.dir) && !opts.overwriteSource) {
     throw new Error(`refusing to overwrite the source checkpoint ${target} (library: overwriteSource: true; the CLI never writes into the source model's directory)`);
   }
+  const source = resolve(model.source.dir);
+  if (target.startsWith(source + sep) && !opts.overwriteSource) {
+    throw new Error(`refusing to write inside the source checkpoint's directory ${source} (${target})`);
+  }
+  if (existsSync(target) && !statSync(target).isDirectory()) throw new Error(`${target} exists and is not a directory: cannot save a model there`);
   if (existsSync(target) && readdirSync(target).length > 0 && !opts.overwrite) {
     throw new Error(`${target} exists and is not empty (CLI: --overwrite; library: overwrite: true; or choose another directory)`);
   }

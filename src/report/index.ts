@@ -1,8 +1,9 @@
 // The report comparing evaluation runs side by side (`lmedit report`): a table (Markdown and JSON) and the seed
 // papers' plots, each as SVG and PNG. Every file is written atomically (temp file, then rename).
-import { mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../io/atomic.js';
+import { prepareOutDir } from '../io/out-dir.js';
 import { reportCharts, type NamedChart } from './charts.js';
 import { layoutChart } from './plot.js';
 import { renderPng } from './png.js';
@@ -20,7 +21,11 @@ export { rasterize, encodePng, renderPng, crc32, type Raster } from './png.js';
 export { MetricFilter, layoutFor, type ProtocolLayout } from './protocols.js';
 
 export interface ReportOptions {
-  /** Output directory (created if missing). */
+  /**
+   * Output directory: created if missing (with the marker `.lmedit-report`); an existing one must be empty or
+   * marked as a report directory (or be a report directory of an lmedit from before the marker), so that a
+   * user's own report.md is never overwritten.
+   */
   out: string;
   /** Add each run's pre-edit row to the table. */
   pre?: boolean;
@@ -48,7 +53,7 @@ export function writeReport(runs: Run[], opts: ReportOptions): ReportResult {
   const tableMd = tableMarkdown(table, runs);
   const { charts, notes } = opts.plots === false ? { charts: [], notes: [] } : reportCharts(runs, filter);
   if (!filter.empty && !table.columns.some((c) => c.protocol)) notes.push(`no metric of these runs matches --metrics ${opts.metrics!.join(',')}`);
-  mkdirSync(opts.out, { recursive: true });
+  prepareOutDir(opts.out, 'report', { legacy: isUnmarkedReportDir, writes: ['report.md', 'report.json', ...charts.flatMap((c) => [`${c.name}.svg`, `${c.name}.png`])] });
   const plots: string[] = [];
   for (const { name, chart } of charts) {
     const scene = layoutChart(chart);
@@ -73,4 +78,19 @@ export function writeReport(runs: Run[], opts: ReportOptions): ReportResult {
   writeFileAtomicSync(files[0], markdown);
   writeFileAtomicSync(files[1], JSON.stringify(json, null, 2) + '\n');
   return { table, tableMarkdown: tableMd, charts, files: [...files, ...plots.map((p) => join(opts.out, p))], notes };
+}
+
+/**
+ * A report directory written before the marker existed: only report.md, report.json and plots, a report.json of
+ * the shape writeReport writes and a report.md that starts as ours (so a user's own report.md is not taken for one).
+ */
+function isUnmarkedReportDir(dir: string, entries: string[]): boolean {
+  if (!entries.includes('report.json') || !entries.every((e) => e === 'report.md' || e === 'report.json' || /\.(svg|png)$/.test(e))) return false;
+  try {
+    const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Record<string, unknown>;
+    const mdIsOurs = !entries.includes('report.md') || readFileSync(join(dir, 'report.md'), 'utf8').startsWith('# lmedit report\n');
+    return mdIsOurs && ['runs', 'columns', 'rows', 'plots'].every((k) => Array.isArray(json[k]));
+  } catch {
+    return false;
+  }
 }

@@ -2,7 +2,12 @@
 // else computed over the corpus (continuing an interrupted run from its checkpoint) and stored.
 //
 // Layout: <cacheDir>/<model fingerprint>/<module>__<corpus fingerprint>__n<samples>[__t<tokens>]__c<chunk>__<dtype>.safetensors
-// The key is that path relative to cacheDir, without the extension; methods record it with their results.
+// The key is that path relative to cacheDir, without the extension; methods record it with their results. n and t
+// are the budgets asked for, unless the corpus ran out before them: then they are what C was actually averaged over
+// (asking 2,312 samples of a 16-chunk corpus stores n16, not n2312).
+//
+// Refused (or, with rankDeficient: 'warn', reported): C over fewer tokens than a key has features (singular), and C
+// that is not finite — when computed (nothing is stored) and when read from the cache (naming the file).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +17,7 @@ import { loadTokenizer } from '../io/tokenizer.js';
 import type { SecondMoment, SecondMomentProvider } from '../methods/types.js';
 import { chunkCorpus, corpusFingerprint, type CorpusChunks, type TokenEncoder } from './corpus.js';
 import { modelFingerprint } from './fingerprint.js';
+import { assertFiniteMoment, inputWidth, onRankProblem, rankProblem, warner, type RankDeficientPolicy } from './checks.js';
 import {
   accumulateSecondMoments, emptySums, secondMomentFromSum, type MomentSums, type StatsDtype,
 } from './second-moment.js';
@@ -62,8 +68,14 @@ export interface StatsCacheOptions {
   /** Seconds between checkpoints of a running computation (default 60; 0 = after every batch). */
   checkpointSeconds?: number;
   onProgress?: (p: StatsProgress) => void;
-  /** One-line messages (computing, resuming, stored). */
+  /** One-line messages (computing, resuming, stored, warnings). */
   log?: (message: string) => void;
+  /**
+   * C averaged over fewer tokens than a key has features is singular, and C⁻¹k meaningless: 'error' (default)
+   * refuses before computing it and when such a file is found in the cache; 'warn' goes on with a warning (through
+   * `log`, else a process warning), for tests and inspection.
+   */
+  rankDeficient?: RankDeficientPolicy;
 }
 
 export function defaultStatsDir(): string {
@@ -112,11 +124,15 @@ export class StatsCache implements SecondMomentProvider {
       else if (fs.existsSync(this.fileOf(key))) found.set(module, this.remember(this.readCached(model, key, module)));
       else missing.push(module);
     }
-    for (const e of this.compute(model, plan, missing)) found.set(e.module, this.remember(e));
+    for (const e of this.compute(model, plan, missing)) found.set(e.module, e);
     return modules.map((m) => found.get(m)!);
   }
 
-  /** The cache key of a module's statistics under this cache's settings (fingerprints the model and corpus). */
+  /**
+   * The cache key of a module's statistics under this cache's settings (fingerprints the model and corpus), as
+   * asked: the key `get` looks up first. When the corpus runs out before the sample or token budget, `get` stores
+   * and returns C under the key of what it was averaged over instead (StatsEntry.key).
+   */
   keyFor(model: CausalLM, moduleName: string): string {
     assertModule(model, moduleName);
     return this.keyOf(this.plan(model), moduleName);
@@ -156,10 +172,27 @@ export class StatsCache implements SecondMomentProvider {
     };
   }
 
-  private keyOf(plan: Plan, module: string): string {
+  /** The key asked for, or (given the corpus) the key of what C is averaged over when the corpus ran out first. */
+  private keyOf(plan: Plan, module: string, corpus?: CorpusChunks): string {
     const o = this.options;
-    const budget = `n${o.samples || 'all'}` + (o.tokens ? `__t${o.tokens}` : '');
+    let samples: number | 'all' = o.samples || 'all';
+    let tokens = o.tokens || 0;
+    if (corpus !== undefined && ranOut(corpus, o)) {
+      if (o.samples) samples = corpus.chunks.length;
+      if (o.tokens) tokens = corpus.tokens;
+    }
+    const budget = `n${samples}` + (tokens ? `__t${tokens}` : '');
     return `${plan.modelFp}/${module}__${plan.corpusFp}__${budget}__c${plan.chunk}__${this.dtype}`;
+  }
+
+  private get policy(): RankDeficientPolicy {
+    return this.options.rankDeficient ?? 'error';
+  }
+
+  /** Refuses (or warns about) C of `module` over `count` tokens when that is fewer than its keys' width. */
+  private checkRank(count: number, width: number | undefined, what: string, fix: string): void {
+    const problem = width === undefined ? undefined : rankProblem(count, width);
+    if (problem !== undefined) onRankProblem(`${what}: ${problem}; ${fix}`, this.policy, warner(this.options.log));
   }
 
   private remember(e: StatsEntry): StatsEntry {
@@ -170,7 +203,14 @@ export class StatsCache implements SecondMomentProvider {
 
   private readCached(model: CausalLM, key: string, module: string): StatsEntry {
     const file = this.fileOf(key);
-    const { mom2, count } = readMomentFile(file, this.dtype, model.device);
+    const { mom2, count } = readMomentFile(file, this.dtype, model.device); // refuses non-finite values, naming the file
+    try {
+      this.checkRank(count, mom2.shape[0], `${file} (C of ${module})`,
+        'delete the file and compute C over a larger corpus or sample budget (at least as many tokens as features)');
+    } catch (e) {
+      mom2.dispose();
+      throw e;
+    }
     return { mom2, count, key, module, file, source: 'disk' };
   }
 
@@ -186,13 +226,36 @@ export class StatsCache implements SecondMomentProvider {
     return c;
   }
 
-  /** Computes the missing modules, grouped by where their checkpoints left off (a fresh start is position 0). */
-  private compute(model: CausalLM, plan: Plan, modules: string[]): StatsEntry[] {
-    if (modules.length === 0) return [];
+  /**
+   * The modules not found under the key asked for: found under the key of what the corpus actually holds, else
+   * computed, grouped by where their checkpoints left off (a fresh start is position 0). Every result is remembered.
+   */
+  private compute(model: CausalLM, plan: Plan, missing: string[]): StatsEntry[] {
+    if (missing.length === 0) return [];
     const corpus = this.chunksFor(model, plan);
+    const o = this.options;
+    const found: StatsEntry[] = [];
+    const modules: string[] = [];
+    for (const module of missing) {
+      const key = this.keyOf(plan, module, corpus);
+      const inMemory = this.memory.get(key);
+      if (inMemory) found.push({ ...inMemory, source: 'memory' });
+      else if (fs.existsSync(this.fileOf(key))) found.push(this.remember(this.readCached(model, key, module)));
+      else modules.push(module);
+    }
+    if (modules.length === 0) return found;
+    if (ranOut(corpus, o)) {
+      o.log?.(`${o.corpus} holds only ${corpus.chunks.length} chunks (${corpus.tokens} tokens), less than the budget asked for ` +
+        `(${[o.samples ? `${o.samples} samples` : '', o.tokens ? `${o.tokens} tokens` : ''].filter(Boolean).join(', ')}): ` +
+        `C is averaged over all of it and stored under that count`);
+    }
+    for (const module of modules) {
+      this.checkRank(corpus.tokens, inputWidth(model, module), `C of ${module} over ${o.corpus} (${corpus.chunks.length} chunk${corpus.chunks.length === 1 ? '' : 's'})`,
+        'use a larger corpus or sample budget (at least as many tokens as features; ROME/MEMIT use 100,000 samples)');
+    }
     const starts = new Map<number, { modules: string[]; state: MomentSums }>();
     for (const module of modules) {
-      const key = this.keyOf(plan, module);
+      const key = this.keyOf(plan, module, corpus);
       const resumed = this.resume(key, corpus.chunks.length);
       const group = starts.get(resumed?.chunksDone ?? 0) ?? { modules: [], state: { ...emptySums(), chunksDone: resumed?.chunksDone ?? 0, count: resumed?.count ?? 0 } };
       group.modules.push(module);
@@ -200,7 +263,7 @@ export class StatsCache implements SecondMomentProvider {
       starts.set(group.state.chunksDone, group);
     }
     try {
-      return [...starts.values()].flatMap(({ modules: group, state }) => this.run(model, plan, corpus, group, state));
+      return [...found, ...[...starts.values()].flatMap(({ modules: group, state }) => this.run(model, plan, corpus, group, state)).map((e) => this.remember(e))];
     } finally {
       for (const { state } of starts.values()) dispose([...state.sums.values()]);
     }
@@ -223,7 +286,7 @@ export class StatsCache implements SecondMomentProvider {
   }
 
   private run(model: CausalLM, plan: Plan, corpus: CorpusChunks, modules: string[], state: MomentSums): StatsEntry[] {
-    const keys = modules.map((m) => this.keyOf(plan, m));
+    const keys = modules.map((m) => this.keyOf(plan, m, corpus));
     const resumedFrom = state.chunksDone;
     const report = () => this.options.onProgress?.({
       modules, chunksDone: state.chunksDone, chunksTotal: corpus.chunks.length, tokensDone: state.count, tokensTotal: corpus.tokens, resumedFrom,
@@ -262,6 +325,15 @@ export class StatsCache implements SecondMomentProvider {
     const file = this.fileOf(key);
     const mom2 = secondMomentFromSum(state.sums.get(module)!, state.count, this.dtype);
     const o = this.options;
+    try {
+      assertFiniteMoment(mom2, `C of ${module} computed over ${o.corpus}`,
+        `; not stored (${file}). Check that the model's weights are finite; a bfloat16/float16 compute dtype can overflow (compute in float32)`);
+      this.checkRank(state.count, mom2.shape[0], `C of ${module} over ${o.corpus}`, 'use a larger corpus or sample budget');
+    } catch (e) {
+      mom2.dispose();
+      fs.rmSync(partialFileFor(file), { force: true }); // a checkpoint of the same sums would resume into the same result
+      throw e;
+    }
     writeMomentFile(file, mom2, {
       key, count: String(state.count), module, model: model.source.dir, modelFingerprint: plan.modelFp,
       corpus: path.resolve(o.corpus), corpusFingerprint: plan.corpusFp, field: o.field ?? 'text',
@@ -273,6 +345,12 @@ export class StatsCache implements SecondMomentProvider {
     o.log?.(`stored ${file}`);
     return { mom2, count: state.count, key, module, file, source: 'computed' };
   }
+}
+
+/** The corpus ended before every budget that was given was reached (so the chunks are the whole corpus). */
+function ranOut(corpus: CorpusChunks, o: StatsCacheOptions): boolean {
+  if (!o.samples && !o.tokens) return false;
+  return (!o.samples || corpus.chunks.length < o.samples) && (!o.tokens || corpus.tokens < o.tokens);
 }
 
 function assertModule(model: CausalLM, module: string): void {

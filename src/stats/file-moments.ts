@@ -7,13 +7,24 @@ import type { SecondMoment, SecondMomentProvider } from '../methods/types.js';
 import { fileSha256, FINGERPRINT_HEX } from './fingerprint.js';
 import { readMomentFile } from './store.js';
 import type { StatsDtype } from './second-moment.js';
+import { inputWidth, onRankProblem, rankProblem, warner, type RankDeficientPolicy } from './checks.js';
+
+export interface FileSecondMomentsOptions {
+  /** A file whose count is below C's width (singular C): 'error' (default) refuses it, 'warn' reports and uses it. */
+  rankDeficient?: RankDeficientPolicy;
+  /** Where warnings go (default: a process warning). */
+  log?: (message: string) => void;
+}
 
 export class FileSecondMoments implements SecondMomentProvider {
   private readonly files: Map<string, string>;
   private readonly loaded = new Map<string, SecondMoment>();
 
-  /** `files`: module path → statistics file. `dtype` casts C on load (default: as stored). */
-  constructor(files: Map<string, string> | Record<string, string>, readonly dtype?: StatsDtype) {
+  /**
+   * `files`: module path → statistics file. `dtype` casts C on load (default: as stored). A file with non-finite
+   * values is always refused, naming it; one averaged over fewer tokens than C's width per `opts.rankDeficient`.
+   */
+  constructor(files: Map<string, string> | Record<string, string>, readonly dtype?: StatsDtype, readonly opts: FileSecondMomentsOptions = {}) {
     this.files = files instanceof Map ? new Map(files) : new Map(Object.entries(files));
   }
 
@@ -37,6 +48,15 @@ export class FileSecondMoments implements SecondMomentProvider {
       mom2.dispose();
       throw new Error(`${file}: C is ${mom2.shape[0]}×${mom2.shape[0]} but the input of ${moduleName} has ${width} features`);
     }
+    const problem = rankProblem(count, mom2.shape[0]);
+    if (problem !== undefined) {
+      try {
+        onRankProblem(`${file} (C of ${moduleName}, __metadata__.count ${count}): ${problem}; compute C over a larger corpus`, this.opts.rankDeficient ?? 'error', warner(this.opts.log));
+      } catch (e) {
+        mom2.dispose();
+        throw e;
+      }
+    }
     const key = metadata.key ?? `file:${path.basename(file)}#${fileSha256(file).slice(0, FINGERPRINT_HEX)}`;
     const moment = { mom2: keep(mom2), count, key };
     this.loaded.set(moduleName, moment);
@@ -47,14 +67,4 @@ export class FileSecondMoments implements SecondMomentProvider {
     for (const m of this.loaded.values()) m.mom2.dispose();
     this.loaded.clear();
   }
-}
-
-/**
- * Input features of a module with a weight matrix, undefined otherwise. An architecture stores all its projections
- * one way (GPT-2's Conv1D [in, out], nn.Linear [out, in]), the way its rewrite module's layout says.
- */
-function inputWidth(model: CausalLM, module: string): number | undefined {
-  const weight = model.params.get(`${module}.weight`);
-  if (weight === undefined || weight.ndim !== 2) return undefined;
-  return model.templates.rewriteWeightLayout === 'in_out' ? weight.shape[0] : weight.shape[1];
 }

@@ -9,6 +9,7 @@ import {
   readSafetensorsHeader, writeSafetensors, ENGINE_TO_SAFETENSORS_DTYPE, SAFETENSORS_TO_ENGINE_DTYPE,
 } from '../io/safetensors.js';
 import type { StatsDtype } from './second-moment.js';
+import { assertFiniteMoment } from './checks.js';
 
 export interface StoredMoment {
   mom2: Tensor;
@@ -42,7 +43,10 @@ function readSquare(file: string, name: string, dtype?: StatsDtype, device: Devi
   }
   const t = noGrad(() => tidy(() => {
     const raw = fromFile(file, entry.byteOffset, stored, entry.shape);
-    return dtype === undefined && device === 'cpu' ? raw : raw.to({ dtype: dtype ?? stored, device });
+    const out = dtype === undefined && device === 'cpu' ? raw : raw.to({ dtype: dtype ?? stored, device });
+    assertFiniteMoment(out, `${file}: tensor '${name}'${out.dtype !== stored ? ` (as ${out.dtype})` : ''}`,
+      '; the file is damaged or was computed from non-finite weights: delete it to recompute');
+    return out;
   }));
   return { t, metadata: header.metadata };
 }

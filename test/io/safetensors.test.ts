@@ -187,3 +187,35 @@ test('writes atomically: no temp file left, destination untouched when a data ca
   assert.deepEqual(fs.readFileSync(file), before, 'the old checkpoint is intact');
   assert.deepEqual(fs.readdirSync(dir), ['model.safetensors'], 'the temp file was removed');
 });
+
+test('byte ranges must tile the data region: overlaps, gaps and trailing bytes are refused, naming the tensors', async (t) => {
+  const dir = tempDir();
+  const f32 = (offsets: [number, number]) => ({ dtype: 'F32', shape: [2], data_offsets: offsets });
+  await t.test('overlapping ranges (two tensors sharing bytes)', () => {
+    // Before: accepted, and both weights read the same 8 bytes — a silently wrong model.
+    const file = craft(dir, { 'h.0.a': f32([0, 8]), 'h.0.b': f32([4, 12]), tail: f32([12, 20]) }, new Uint8Array(20));
+    assert.throws(() => readSafetensorsHeader(file), (e: Error) => e.message.startsWith(`${file}: `)
+      && e.message.includes("'h.0.a' (data_offsets [0, 8])") && e.message.includes("'h.0.b' (data_offsets [4, 12])") && /overlap/.test(e.message));
+    const same = craft(dir, { 'w.left': f32([0, 8]), 'w.right': f32([0, 8]) }, new Uint8Array(8));
+    assert.throws(() => readSafetensorsHeader(same), (e: Error) => e.message.includes("'w.left'") && e.message.includes("'w.right'") && /overlap/.test(e.message));
+  });
+  await t.test('a gap between tensors, or before the first', () => {
+    const file = craft(dir, { first: f32([0, 8]), second: f32([12, 20]) }, new Uint8Array(20));
+    assert.throws(() => readSafetensorsHeader(file), (e: Error) => e.message.includes(file)
+      && /4 bytes of the data region between tensors 'first' and 'second' \(data offsets 8\.\.12\) belong to no tensor/.test(e.message));
+    const lead = craft(dir, { only: f32([4, 12]) }, new Uint8Array(12));
+    assert.throws(() => readSafetensorsHeader(lead), (e: Error) => /4 bytes of the data region before the first tensor/.test(e.message));
+  });
+  await t.test('bytes after the last tensor, and ranges past the end of the file', () => {
+    const file = craft(dir, { w: f32([0, 8]) }, new Uint8Array(12));
+    assert.throws(() => readSafetensorsHeader(file), (e: Error) => e.message.includes(file) && /4 bytes after the end of the last tensor \('w'\)/.test(e.message));
+    const past = craft(dir, { w: f32([0, 8]), beyond: f32([8, 16]) }, new Uint8Array(12));
+    assert.throws(() => readSafetensorsHeader(past), (e: Error) => e.message.includes("'beyond'") && /file truncated/.test(e.message));
+  });
+  await t.test('ranges listed in any order, and empty tensors, are fine', () => {
+    const file = craft(dir, { b: f32([8, 16]), empty: { dtype: 'F32', shape: [0], data_offsets: [8, 8] }, a: f32([0, 8]) }, new Uint8Array(16));
+    const st = readSafetensorsHeader(file);
+    assert.deepEqual([...st.tensors.keys()], ['b', 'empty', 'a']);
+    assert.equal(st.tensors.get('a')!.byteOffset, st.dataStart);
+  });
+});

@@ -3,7 +3,6 @@
 // run directory (src/eval/run.ts): cases.jsonl (resumable), pre.json, summary.json, summary.md.
 import { basename, join } from 'node:path';
 import { loadModel, TextLM } from '../../models/index.js';
-import { normalizeRequests, type NormalizedRequest } from '../../methods/request.js';
 import { casesThatFit } from '../../eval/fit.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { readHparamsFile } from '../../methods/hparams.js';
@@ -17,7 +16,7 @@ import { readMultipleChoice } from '../../eval/multiple-choice.js';
 import { defaultStatsDir, modelFingerprint } from '../../stats/index.js';
 import { Progress } from '../progress.js';
 import { numberOption, parse, requireModel, UsageError } from '../args.js';
-import { defaultHparams, hparamOverrides, statsProvider } from '../editing.js';
+import { defaultHparams, hparamOverrides, methodPool, statsProvider } from '../editing.js';
 
 const USAGE = `usage: lmedit eval --model <dir> --method ROME --data <cases.json> --out <run dir> [options]
 
@@ -41,8 +40,6 @@ method
   --set FIELD=VALUE     override one hparams field (repeatable; YAML value), e.g. --set mom2_update_weight=1000
   --corpus PATH         statistics corpus (default $LMEDIT_CORPUS)   --samples N  statistics budget
   --seed S              the method's seed (context templates; default 0)
-  --pool FILE           demonstration / training pool for methods that need one (IKE), any data format above;
-                        must be disjoint from the evaluated cases   --pool-offset K  --pool-n N  which of its cases
   --value-cache DIR     reuse optimised values (ROME v*, MEMIT z) computed on the unedited model by earlier runs
                         (e.g. MEMIT at several batch sizes, ROME then R-ROME); the summary counts the reused ones
 extra metrics
@@ -65,7 +62,6 @@ export async function evalCommand(argv: string[]): Promise<void> {
     'other-task': { type: 'string' }, 'other-task-n': { type: 'string' }, format: { type: 'string' }, 'sample-seed': { type: 'string' },
     'skip-invalid': { type: 'boolean' }, addons: { type: 'string' }, distracting: { type: 'boolean' }, generation: { type: 'boolean' },
     'idf-corpus': { type: 'string' }, 'references-from-data': { type: 'boolean' }, 'idf-split': { type: 'string' },
-    pool: { type: 'string' }, 'pool-offset': { type: 'string' }, 'pool-n': { type: 'string' },
   }, USAGE);
   const modelPath = requireModel(values, USAGE);
   if (!values.data || !values.out) throw new UsageError(`--data and --out are required\n\n${USAGE}`);
@@ -108,16 +104,16 @@ export async function evalCommand(argv: string[]): Promise<void> {
   if (overflow.length) console.error(`lmedit eval: ${values.data}: skipped ${overflow.length} case(s) that do not fit the model's ${window} positions (first: ${overflow[0]})`);
   cases = fit;
   if (cases.length === 0) throw new UsageError(`${values.data}: no case fits the model's context`);
-  const pool = values.pool ? poolFrom(values.pool, numberOption(values, 'pool-offset', 0)!, numberOption(values, 'pool-n')) : undefined;
   const hparamsFile = defaultHparams(method, model, values.hparams);
   const overrides = hparamOverrides(values.set);
   const samples = numberOption(values, 'samples') ?? Number(overrides.mom2_n_samples ?? readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
   const stats = statsProvider(tok, { corpus: values.corpus, samples }, samples);
+  const pool = methodPool(hparamsFile, overrides);
   const progress = new Progress(`${method} ${mode}`, cases.length, { unit: 'cases' });
   const editor = new Editor(model, tok, {
     method, hparams: hparamsFile, overrides, stats, seed: numberOption(values, 'seed', 0), valueCache: values['value-cache'],
     log: (m) => progress.note(m), // progress inside a chunk (MEMIT's z i/n in a batch of 1,000)
-    pool,
+    pool: pool?.requests,
   });
 
   const generation = values.generation
@@ -138,7 +134,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
         data: {
           file: values.data, format: loaded.format, n, offset, sampleSeed: sampleSeed ?? null, known: Boolean(values.known), selected: cases.length,
           skipped: loaded.skipped, addons: values.addons ?? null, distracting: Boolean(values.distracting), overflowSkipped: overflow.length,
-          pool: values.pool ? { file: values.pool, offset: numberOption(values, 'pool-offset', 0), n: numberOption(values, 'pool-n') ?? null, size: pool!.length } : null,
+          pool: pool ? { file: pool.file, range: pool.range, size: pool.requests.length } : null,
         },
       },
       signal: controller.signal,
@@ -154,16 +150,6 @@ export async function evalCommand(argv: string[]): Promise<void> {
     editor.dispose();
     model.dispose();
   }
-}
-
-/** The pool cases of a data file as normalized requests (rephrases and locality probes kept). */
-function poolFrom(file: string, offset: number, n: number | undefined): NormalizedRequest[] {
-  const { cases } = loadCases(file, { offset, n, skipInvalid: true });
-  if (cases.length === 0) throw new UsageError(`--pool ${file}: no cases selected (offset ${offset}${n !== undefined ? `, n ${n}` : ''})`);
-  return normalizeRequests(cases.map((c) => ({
-    ...c.request, rephrasePrompts: c.rephrases,
-    locality: Object.fromEntries(Object.entries(c.locality).map(([k, l]) => [k, l.map((p) => ({ prompt: p.prompt, groundTruth: p.groundTruth }))])),
-  })));
 }
 
 function idfSplit(v: string | undefined): CorpusSplit {

@@ -1,6 +1,6 @@
 // lmedit stats --model <dir> --layers 2,3 --corpus <path>: precomputes second-moment statistics into the cache.
 import { loadModel, type CausalLM } from '../../models/index.js';
-import { StatsCache, type StatsDtype, type StatsEntry, type StatsProgress } from '../../stats/index.js';
+import { rankProblem, StatsCache, type StatsDtype, type StatsEntry, type StatsProgress } from '../../stats/index.js';
 import { dtypeOption, numberOption, parse, requireModel, UsageError } from '../args.js';
 import { formatSeconds, Progress } from '../progress.js';
 
@@ -82,7 +82,9 @@ function progressBar(): (p: StatsProgress) => void {
 
 function describe(e: StatsEntry): string {
   const status = e.source === 'computed' ? 'computed' : 'cached';
-  return `${e.module}  ${status}  (${e.count} tokens)\n  key   ${e.key}\n  file  ${e.file}`;
+  const problem = rankProblem(e.count, e.mom2.shape[0]);
+  return `${e.module}  ${status}  (${e.count} tokens)\n  key   ${e.key}\n  file  ${e.file}` +
+    (problem ? `\n  WARNING: ${problem}; ROME and MEMIT refuse these statistics (use more --samples or a larger corpus)` : '');
 }
 
 export async function statsCommand(argv: string[]): Promise<void> {
@@ -100,14 +102,18 @@ export async function statsCommand(argv: string[]): Promise<void> {
     batchTokens: positiveInt(values, 'batch-tokens'),
   };
   const model = loadModel(dir, { dtype: dtypeOption({ dtype: values['compute-dtype'] }), device: values.device });
-  const stats = new StatsCache({ ...options, onProgress: progressBar(), log: (m) => console.error(m) });
+  // Rank-deficient C is stored with a warning here (precomputing is also for inspection); the editing commands refuse it.
+  const stats = new StatsCache({ ...options, onProgress: progressBar(), log: (m) => console.error(m), rankDeficient: 'warn' });
   try {
     const modules = modulesOf(model, values);
     const started = performance.now();
     const entries = stats.getMany(model, modules);
     const seconds = (performance.now() - started) / 1000;
     if (values.json) {
-      console.log(JSON.stringify(entries.map((e) => ({ module: e.module, source: e.source, count: e.count, key: e.key, file: e.file })), null, 2));
+      console.log(JSON.stringify(entries.map((e) => ({
+        module: e.module, source: e.source, count: e.count, key: e.key, file: e.file,
+        ...(rankProblem(e.count, e.mom2.shape[0]) ? { warning: rankProblem(e.count, e.mom2.shape[0]) } : {}),
+      })), null, 2));
       return;
     }
     for (const e of entries) console.log(describe(e));

@@ -25,11 +25,11 @@ export interface FtHparams extends ModuleTemplateHparams {
 }
 
 export const FT_SCHEMA: Schema = {
-  layers: { type: 'integer[]' },
-  num_steps: { type: 'integer', default: 25 },
-  lr: { type: 'number', default: 5e-4 },
-  weight_decay: { type: 'number', default: 0 },
-  kl_factor: { type: 'number', default: 0 },
+  layers: { type: 'integer[]', min: 0, minItems: 1 },
+  num_steps: { type: 'integer', default: 25, min: 1 },
+  lr: { type: 'number', default: 5e-4, exclusiveMin: 0 },
+  weight_decay: { type: 'number', default: 0, min: 0 },
+  kl_factor: { type: 'number', default: 0, min: 0 },
   norm_constraint: { type: 'number', default: 5e-4 },
   objective_optimization: { type: 'string', default: 'prompt_last' },
   ...MODULE_TEMPLATE_FIELDS,

@@ -18,14 +18,14 @@ export interface MemitHparams extends ValueHparams, StatsHparams, ModuleTemplate
 }
 
 export const MEMIT_SCHEMA: Schema = {
-  layers: { type: 'integer[]', doc: 'layers whose MLP down-projections share the update (the last one is the z layer)' },
+  layers: { type: 'integer[]', doc: 'layers whose MLP down-projections share the update (the last one is the z layer)', min: 0, minItems: 1 },
   layer_selection: { type: 'string', default: 'all' },
   ...VALUE_FIELDS,
-  clamp_norm_factor: { type: 'number', default: 0.75 },
+  clamp_norm_factor: { type: 'number', default: 0.75, exclusiveMin: 0 },
   ...STATS_FIELDS,
-  mom2_update_weight: { type: 'number', default: 20000 },
+  mom2_update_weight: { type: 'number', default: 20000, min: 0 },
   ...MODULE_TEMPLATE_FIELDS,
   layer_module_tmp: { type: 'string' },
   context_templates: { type: 'string[]|null', default: null },
-  context_template_length_params: { type: 'number[][]|null', default: null },
+  context_template_length_params: { type: 'number[][]|null', default: null, min: 0 },
 };

@@ -27,22 +27,22 @@ export interface RomeHparams extends ValueHparams, StatsHparams, ModuleTemplateH
 /** The value optimisation shared by ROME (at the MLP output) and MEMIT (at the block output). */
 export const VALUE_FIELDS: Schema = {
   fact_token: { type: 'string', default: 'subject_last' },
-  v_num_grad_steps: { type: 'integer', default: 20 },
-  v_lr: { type: 'number', default: 0.5 },
-  v_loss_layer: { type: 'integer', default: -1 },
-  v_weight_decay: { type: 'number', default: 0.5 },
-  clamp_norm_factor: { type: 'number', default: 4 },
-  kl_factor: { type: 'number', default: 0.0625 },
+  v_num_grad_steps: { type: 'integer', default: 20, min: 1 },
+  v_lr: { type: 'number', default: 0.5, exclusiveMin: 0 },
+  v_loss_layer: { type: 'integer', default: -1, min: -1, doc: '-1 = the last layer' },
+  v_weight_decay: { type: 'number', default: 0.5, min: 0 },
+  clamp_norm_factor: { type: 'number', default: 4, exclusiveMin: 0 },
+  kl_factor: { type: 'number', default: 0.0625, min: 0 },
 };
 
 export const ROME_SCHEMA: Schema = {
-  layers: { type: 'integer[]', doc: 'layer(s) whose MLP down-projection is rewritten' },
+  layers: { type: 'integer[]', doc: 'layer(s) whose MLP down-projection is rewritten', min: 0, minItems: 1 },
   ...VALUE_FIELDS,
   ...STATS_FIELDS,
   ...MODULE_TEMPLATE_FIELDS,
   layer_module_tmp: { type: 'string' },
   mlp_module_tmp: { type: 'string' },
-  context_template_length_params: { type: 'number[][]', default: [[5, 10], [10, 10]] },
+  context_template_length_params: { type: 'number[][]', default: [[5, 10], [10, 10]], min: 0 },
   enable_random_prefix_keys: { type: 'boolean', default: false },
   context_templates: { type: 'string[]|null', default: null },
 };

@@ -28,7 +28,14 @@ export class InverseCovarianceCache {
   get(key: string, mom2: Tensor): Tensor {
     let inv = this.inverses.get(key);
     if (inv === undefined) {
-      inv = keep(noGrad(() => tidy(() => linalg.inv(mom2.to('float64')))));
+      try {
+        inv = keep(noGrad(() => tidy(() => linalg.inv(mom2.to('float64')))));
+      } catch (e) {
+        const file = key.startsWith('file:') ? `the file you gave (${key.slice(5).split('#')[0]})` : `its file (${key}.safetensors in the statistics cache)`;
+        throw new Error(`second-moment statistics ${key}: C is singular and cannot be inverted (${(e as Error).message.split('\n')[0]}). ` +
+          `It was averaged over too few tokens (fewer than its ${mom2.shape[0]} features) or too little distinct text: ` +
+          `delete ${file} and compute C over a larger corpus`, { cause: e });
+      }
       this.inverses.set(key, inv);
     }
     return inv;
