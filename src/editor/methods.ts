@@ -3,6 +3,7 @@ import type { EditMethod } from '../methods/types.js';
 import { rome } from '../methods/rome/index.js';
 import { memit } from '../methods/memit/index.js';
 import { ft } from '../methods/ft/index.js';
+import { ike } from '../methods/ike/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -11,6 +12,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['FT', { method: ft }],
   ['FT-L', { method: ft, defaults: { objective_optimization: 'prompt_last' } }],
   ['FT-M', { method: ft, defaults: { objective_optimization: 'target_new' } }],
+  ['IKE', { method: ike }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {

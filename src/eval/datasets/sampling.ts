@@ -1,20 +1,9 @@
 // Reproducible sampling of cases from a stream: a small seeded PRNG and reservoir sampling, so n cases are drawn
 // uniformly from a file of any size while holding only n of them.
 
-/**
- * mulberry32 (Tommy Ettinger's 32-bit generator, public domain): uniform floats in [0, 1), the same sequence for the
- * same seed on every platform. Seeds are taken modulo 2^32.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../util/random.js';
+
+export { mulberry32 };
 
 /**
  * Uniform sample of n items from a stream of unknown length (Vitter's Algorithm R): the k-th item (0-based) replaces a
