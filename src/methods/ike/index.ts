@@ -41,8 +41,16 @@ export function createIke(opts: IkeOptions = {}): EditMethod<IkeHparams> {
       }
       if (demos.length > 0 && demos.length < h.k) ctx.log?.(`IKE: the pool gives ${demos.length} demonstrations, fewer than k = ${h.k}; all are used`);
       const settings = { k: h.use_icl_examples ? h.k : 0, selection: h.demo_selection, order: h.demo_order, seed: ctx.seed, retriever: ikeRetrieverSpec(h, opts.embedder?.name) };
-      const wrapper = new IkeWrapper(settings, demos, [], opts.embedder);
+      let wrapper = new IkeWrapper(settings, demos, [], opts.embedder);
       return {
+        // a replayed checkpoint or loaded model brings its memory: later edits extend it
+        adopt(edited) {
+          const found = edited.inferenceWrappers().find((w): w is IkeWrapper => w instanceof IkeWrapper);
+          if (found && found !== wrapper) {
+            wrapper.dispose();
+            wrapper = found;
+          }
+        },
         compute(requests, c) {
           const started = performance.now();
           const added = wrapper.addFacts(requests, c.editId);
@@ -60,7 +68,7 @@ export function createIke(opts: IkeOptions = {}): EditMethod<IkeHparams> {
             })),
           };
         },
-        dispose: () => wrapper.dispose(),
+        dispose: () => undefined, // the wrapper belongs to the edited model once an edit used it (EditedModel.dispose)
       };
     },
 
