@@ -4,6 +4,7 @@ import { rome } from '../methods/rome/index.js';
 import { memit } from '../methods/memit/index.js';
 import { ft } from '../methods/ft/index.js';
 import { ike } from '../methods/ike/index.js';
+import { grace } from '../methods/grace/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -13,6 +14,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['FT-L', { method: ft, defaults: { objective_optimization: 'prompt_last' } }],
   ['FT-M', { method: ft, defaults: { objective_optimization: 'target_new' } }],
   ['IKE', { method: ike }],
+  ['GRACE', { method: grace }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {

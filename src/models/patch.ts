@@ -35,6 +35,11 @@ export interface ModulePatch {
   readonly kind: string;
   /** Hugging Face module path the patch wraps; see `model.modulePaths()`. */
   readonly module: string;
+  /**
+   * The patch reads each pass's last token (GRACE's query): the model must then be scored as it generates, the prompt
+   * in one pass and each continuation token in its own (ScoreOptions.incremental), not teacher-forced in one pass.
+   */
+  readonly incremental?: boolean;
   /** The module's output as the rest of the model should see it (return `output` itself to leave it alone). */
   forward(output: Tensor, ctx: PatchContext): Tensor;
   /** Trainable tensors of the patch (optimised while it is installed). */

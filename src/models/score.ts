@@ -1,7 +1,7 @@
 // Teacher-forced scoring: log-probabilities of continuation tokens given prompts, batched. Every metric (ROME's
 // probability comparison, EasyEdit's token accuracy, multiple-choice log-likelihood) is built on this.
-import { noGrad, tensor, tidy, type Tensor } from '../tensor/index.js';
-import type { CausalLM } from './model.js';
+import { keep, noGrad, tensor, tidy, type Tensor } from '../tensor/index.js';
+import type { CausalLM, KVCache } from './model.js';
 import { padBatch } from './batch.js';
 
 export interface ScoreRequest {
@@ -25,23 +25,87 @@ export interface ScoreResult {
 export interface ScoreOptions {
   /** Requests per forward pass (default 16). */
   batchSize?: number;
+  /**
+   * Score as the model generates: the prompt in one pass, then each continuation token in its own pass on the KV
+   * cache, instead of one teacher-forced pass over prompt + continuation. The same numbers for a plain model (up to
+   * rounding); what an installed patch that reads each pass's last token (GRACE) needs, since in one pass the last
+   * token is the continuation's. Default: whenever such a patch is installed (ModulePatch.incremental).
+   */
+  incremental?: boolean;
 }
 
 /** Scores many (prompt, continuation) pairs; batches are right-padded and masked. */
 export function scoreContinuations(model: CausalLM, requests: ScoreRequest[], opts: ScoreOptions = {}): ScoreResult[] {
   const batchSize = opts.batchSize ?? 16;
+  const incremental = opts.incremental ?? model.installedPatches().some((p) => p.incremental);
   const results: ScoreResult[] = [];
   for (let start = 0; start < requests.length; start += batchSize) {
-    results.push(...scoreBatch(model, requests.slice(start, start + batchSize)));
+    const batch = requests.slice(start, start + batchSize);
+    results.push(...(incremental ? scoreBatchIncremental(model, batch) : scoreBatch(model, batch)));
   }
   return results;
 }
 
-function scoreBatch(model: CausalLM, batch: ScoreRequest[]): ScoreResult[] {
+function checkRequests(batch: ScoreRequest[]): void {
   batch.forEach((r, i) => {
     if (r.prompt.length === 0) throw new Error(`score request ${i}: empty prompt (prepend a BOS/EOS token to score from the start)`);
     if (r.continuation.length === 0) throw new Error(`score request ${i}: empty continuation`);
   });
+}
+
+function resultOf(logprobs: number[], argmax: number[]): ScoreResult {
+  const sum = logprobs.reduce((a, b) => a + b, 0);
+  return { logprobs, sum, mean: sum / logprobs.length, argmax };
+}
+
+/**
+ * Prompts left-padded in one pass with the KV cache, then continuation token j of every row in pass j (rows whose
+ * continuation has ended get a masked padding token, which no patch treats as a query).
+ */
+function scoreBatchIncremental(model: CausalLM, batch: ScoreRequest[]): ScoreResult[] {
+  checkRequests(batch);
+  const steps = Math.max(...batch.map((r) => r.continuation.length));
+  const { ids, mask } = padBatch(batch.map((r) => r.prompt), 'left');
+  const logprobs: number[][] = batch.map(() => []);
+  const argmax: number[][] = batch.map(() => []);
+  let past: KVCache | undefined;
+  try {
+    let input = ids;
+    for (let j = 0; j < steps; j++) {
+      const next = tidy(() => noGrad(() => {
+        const out = model.forward({ inputIds: input, attentionMask: mask, past, useCache: true, logits: 'last' });
+        const logp = out.logits!.to('float32').logSoftmax(-1);
+        const targets = batch.map((r) => r.continuation[Math.min(j, r.continuation.length - 1)]);
+        const lp = logp.gather(1, tensor(targets, { dtype: 'int64' }).unsqueeze(1)).squeeze(1).toFlatArray();
+        const am = logp.argmax(-1).toFlatArray();
+        return { lp, am, cache: keep(out.past!) };
+      }));
+      if (past) disposeKV(past);
+      past = next.cache;
+      batch.forEach((r, b) => {
+        if (j < r.continuation.length) {
+          logprobs[b].push(next.lp[b]);
+          argmax[b].push(next.am[b]);
+        }
+      });
+      input = batch.map((r) => [j < r.continuation.length ? r.continuation[j] : 0]);
+      batch.forEach((r, b) => mask[b].push(j < r.continuation.length ? 1 : 0));
+    }
+  } finally {
+    if (past) disposeKV(past);
+  }
+  return batch.map((_, b) => resultOf(logprobs[b], argmax[b]));
+}
+
+function disposeKV(c: KVCache): void {
+  for (const l of c.layers) {
+    l.k.dispose();
+    l.v.dispose();
+  }
+}
+
+function scoreBatch(model: CausalLM, batch: ScoreRequest[]): ScoreResult[] {
+  checkRequests(batch);
   return tidy(() => noGrad(() => {
     const seqs = batch.map((r) => [...r.prompt, ...r.continuation]);
     const { ids, mask } = padBatch(seqs);
@@ -66,8 +130,7 @@ function scoreBatch(model: CausalLM, batch: ScoreRequest[]): ScoreResult[] {
       const logprobs = lp.slice(k, k + n);
       const argmax = am.slice(k, k + n);
       k += n;
-      const sum = logprobs.reduce((a, b) => a + b, 0);
-      return { logprobs, sum, mean: sum / n, argmax };
+      return resultOf(logprobs, argmax);
     });
   }));
 }

@@ -4,7 +4,7 @@
 // bit for bit; per-call parameter overrides change one call only.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel, generate, padBatch, type CausalLM, type ModulePatch, type PatchContext } from '../../src/models/index.js';
+import { loadModel, generate, padBatch, scoreContinuations, type CausalLM, type ModulePatch, type PatchContext } from '../../src/models/index.js';
 import { loadTokenizer, type Tokenizer } from '../../src/io/tokenizer.js';
 import { keep, noGrad, randn, tensor, tidy, Generator, type Tensor } from '../../src/tensor/index.js';
 import { KBGPT } from '../data.js';
@@ -90,6 +90,17 @@ describe('module patches on kbgpt', () => {
       uninstall();
       patch.dispose();
     }
+  });
+
+  test('incremental scoring (prompt, then one pass per continuation token) equals one-pass scoring on a plain model', () => {
+    const reqs = [['Roderick Zielinski was born in the city of', ' Warsaw, Poland'], ['The capital of France is', ' Paris']]
+      .map(([p, c]) => ({ prompt: tok.encode(p), continuation: tok.encode(c) }));
+    const one = scoreContinuations(model, reqs);
+    const inc = scoreContinuations(model, reqs, { incremental: true });
+    one.forEach((r, i) => {
+      assert.deepEqual(inc[i].argmax, r.argmax);
+      r.logprobs.forEach((lp, j) => assert.ok(Math.abs(lp - inc[i].logprobs[j]) < 1e-4, `request ${i} token ${j}: ${lp} vs ${inc[i].logprobs[j]}`));
+    });
   });
 
   test('per-call parameter overrides change that call only', () => {
