@@ -82,6 +82,24 @@ describe('run directories on kbgpt', () => {
     await assert.rejects(evaluate({ editor: editor(), cases, out: join(root, 'a-file'), mode: 'single' }), /exists and is not a directory/);
   });
 
+  test('a case whose probe overflows the context is named before any edit; --skip-invalid drops it and the run completes', () => {
+    const data = JSON.parse(readFileSync(join(KBGPT, 'edits.json'), 'utf8'));
+    const long = { ...data.cases[1], case_id: 'long', locality_prompt: `${'and then '.repeat(70)}Jasper Castellano's place of birth is` };
+    const file = join(root, 'overflow.json');
+    writeFileSync(file, JSON.stringify({ cases: [data.cases[0], long] }));
+    const run = (out: string, ...extra: string[]) => spawnSync(process.execPath, [
+      '--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'eval', '--model', KBGPT, '--data', file, '--method', 'FT-M', '--set', 'num_steps=1', '--out', out, ...extra,
+    ], { encoding: 'utf8', cwd: REPO_ROOT, env: { ...process.env, LMEDIT_NUM_THREADS: '1' } });
+    const refused = run(join(root, 'overflow-a'));
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /1 case\(s\) do not fit the model's context \(case long locality\.neighborhood\[0\]: \d+ tokens, more than the model's 128 positions\); drop them with --skip-invalid/);
+    assert.ok(!existsSync(join(root, 'overflow-a', 'cases.jsonl')), 'nothing was edited');
+    const skipped = run(join(root, 'overflow-b'), '--skip-invalid');
+    assert.equal(skipped.status, 0, skipped.stderr);
+    assert.match(skipped.stderr, /skipped 1 case\(s\) that do not fit the model's 128 positions/);
+    assert.deepEqual(readCaseLines(join(root, 'overflow-b', 'cases.jsonl')).map((l) => l.caseId), [0]);
+  });
+
   test('sequential ROME killed with SIGKILL mid-run and rerun equals an uninterrupted run, bit for bit', async () => {
     const args = (out: string) => [
       '--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'eval', '--model', KBGPT, '--data', join(KBGPT, 'edits.json'), '--known', '--n', '4',
