@@ -103,6 +103,11 @@ export function summarizeLines(input: MetricsInput): RunSummary['metrics'] {
   return metrics;
 }
 
+function withoutCases(id: RunIdentity): RunIdentity {
+  const { caseIds: _c, ...data } = (id.data ?? {}) as Record<string, unknown>;
+  return { ...id, data };
+}
+
 /**
  * Case lines of several shard directories of one run (workers that each took part of the cases): their run.json
  * identities must agree and no case may appear twice.
@@ -116,7 +121,8 @@ export function mergeShards(dirs: string[]): CaseLine[] {
     if (!existsSync(marker)) throw new Error(`${dir}: not an lmedit run directory (no ${RUN_FILE})`);
     const id = JSON.parse(readFileSync(marker, 'utf8')).identity as RunIdentity;
     if (identity) {
-      const d = identityDiff(identity, id);
+      // shards differ in which cases they hold, nothing else
+      const d = identityDiff(withoutCases(identity), withoutCases(id));
       if (d.length) throw new Error(`${dir} is a shard of another run than ${dirs[0]}: ${d.join('; ')}`);
     }
     identity ??= id;

@@ -12,6 +12,7 @@ import { readFlatCases } from '../../src/eval/cases.js';
 import { evaluate, readCaseLines, type RunSummary } from '../../src/eval/run.js';
 import { readMultipleChoice } from '../../src/eval/multiple-choice.js';
 import { KBGPT } from '../data.js';
+import { mergeShards, summarizeLines } from '../../src/eval/summarize.js';
 
 describe('evaluation runs on kbgpt', () => {
   const model = loadModel(KBGPT);
@@ -47,6 +48,27 @@ describe('evaluation runs on kbgpt', () => {
     assert.equal(again.history.length, 0, 'nothing left to edit');
     assert.equal(s2.metrics['rome-counterfact-prob'].post.ES, rome.post.ES);
     await assert.rejects(evaluate({ editor: newEditor(), cases, out, mode: 'batch', batchSize: 2 }), /holds another run.*setting: was .*"mode":"single"/);
+  });
+
+  test('shards of one run (workers that each took some cases) merge into the summary of the whole run', async () => {
+    const meta = { modelFingerprint: 'fp-test', data: { file: 'edits.json' } };
+    const whole = await evaluate({ editor: newEditor(), cases, out: join(root, 'shard-all'), mode: 'single', meta });
+    await evaluate({ editor: newEditor(), cases: cases.slice(0, 2), out: join(root, 'shard-a'), mode: 'single', meta });
+    await evaluate({ editor: newEditor(), cases: cases.slice(2), out: join(root, 'shard-b'), mode: 'single', meta });
+    const lines = mergeShards([join(root, 'shard-a'), join(root, 'shard-b')]);
+    assert.deepEqual(lines.map((l) => l.caseId), cases.map((c) => c.caseId));
+    // the same numbers (pre-edit scores were batched differently: equal to rounding)
+    const merged = summarizeLines({ lines, curve: [] }) as Record<string, Record<string, Record<string, number>>>;
+    const all = whole.metrics as Record<string, Record<string, Record<string, number>>>;
+    assert.deepEqual(Object.keys(merged), Object.keys(all));
+    for (const [tag, m] of Object.entries(all)) {
+      for (const w of ['pre', 'post']) {
+        for (const [k, v] of Object.entries(m[w])) assert.ok(Math.abs(merged[tag][w][k] - v) < 1e-3, `${tag} ${w} ${k}: ${merged[tag][w][k]} vs ${v}`);
+      }
+    }
+    assert.throws(() => mergeShards([join(root, 'shard-a'), join(root, 'shard-a')]), /case .* is also in an earlier shard/);
+    await evaluate({ editor: new Editor(model, tok, { method: 'FT-M', hparams: { ...hparams, num_steps: 3 } }), cases: cases.slice(2), out: join(root, 'shard-c'), mode: 'single', meta });
+    assert.throws(() => mergeShards([join(root, 'shard-a'), join(root, 'shard-c')]), /shard of another run .*hparams/);
   });
 
   test('an aborted run stops after the current edit with a valid partial summary; a rerun completes it', async () => {
