@@ -79,54 +79,54 @@ export const ft: EditMethod<FtHparams> = {
 
 /** Fine-tunes the chosen layers on the requests and returns the weight differences; the model is left unchanged. */
 function fineTune(model: CausalLM, requests: NormalizedRequest[], h: FtHparams, ctx: EditContext): Edit {
-    const started = performance.now();
-    const prefixes = h.layers.map((l) => h.rewrite_module_tmp.replace('{}', String(l)) + '.');
-    const names = model.parameterNames().filter((n) => prefixes.some((p) => n.startsWith(p)));
-    const snapshot = model.snapshot(names);
-    const params = names.map((n) => model.parameter(n));
-    params.forEach((p) => p.requiresGrad_(true));
-    const opt = new Adam(params, { lr: h.lr, weightDecay: h.weight_decay });
-    const trace: LossStep[] = [];
-    try {
-      for (let epoch = 0; epoch < h.num_steps; epoch++) {
-        let total = 0;
-        for (let s = 0; s < requests.length; s += h.batch_size) {
-          const batch = requests.slice(s, s + h.batch_size);
-          const loss = tidy(() => {
-            opt.zeroGrad();
-            const l = batchLoss(model, ctx.tokenizer, batch, h.objective_optimization);
-            const value = l.item();
-            if (value >= 1e-2) {
-              l.backward();
-              opt.step();
-            }
-            if (h.norm_constraint >= 0) {
-              noGrad(() => names.forEach((n, i) => {
-                const orig = snapshot.get(n)!;
-                const clamped = params[i].maximum(orig.sub(h.norm_constraint)).minimum(orig.add(h.norm_constraint));
-                params[i].copy_(clamped);
-              }));
-            }
-            return value;
-          });
-          total += loss * batch.length;
-        }
-        const avg = total / requests.length;
-        trace.push({ step: epoch, loss: avg, nll: avg, kl: 0, weightDecay: 0, avgProbTarget: Math.exp(-avg) });
-        ctx.log?.(`FT epoch ${epoch}: loss ${avg.toFixed(4)}`);
-        if (avg < 1e-2) break;
+  const started = performance.now();
+  const prefixes = h.layers.map((l) => h.rewrite_module_tmp.replace('{}', String(l)) + '.');
+  const names = model.parameterNames().filter((n) => prefixes.some((p) => n.startsWith(p)));
+  const snapshot = model.snapshot(names);
+  const params = names.map((n) => model.parameter(n));
+  params.forEach((p) => p.requiresGrad_(true));
+  const opt = new Adam(params, { lr: h.lr, weightDecay: h.weight_decay });
+  const trace: LossStep[] = [];
+  try {
+    for (let epoch = 0; epoch < h.num_steps; epoch++) {
+      let total = 0;
+      for (let s = 0; s < requests.length; s += h.batch_size) {
+        const batch = requests.slice(s, s + h.batch_size);
+        const loss = tidy(() => {
+          opt.zeroGrad();
+          const l = batchLoss(model, ctx.tokenizer, batch, h.objective_optimization);
+          const value = l.item();
+          if (value >= 1e-2) {
+            l.backward();
+            opt.step();
+          }
+          if (h.norm_constraint >= 0) {
+            noGrad(() => names.forEach((n, i) => {
+              const orig = snapshot.get(n)!;
+              const clamped = params[i].maximum(orig.sub(h.norm_constraint)).minimum(orig.add(h.norm_constraint));
+              params[i].copy_(clamped);
+            }));
+          }
+          return value;
+        });
+        total += loss * batch.length;
       }
-      const deltas: WeightDelta[] = names.map((n, i) => ({ param: n, dense: keep(noGrad(() => params[i].sub(snapshot.get(n)!))) }));
-      const seconds = (performance.now() - started) / 1000;
-      return {
-        deltas,
-        statsKeys: [],
-        diagnostics: requests.map((r) => ({ caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length, lossTrace: trace })),
-      };
-    } finally {
-      opt.zeroGrad();
-      opt.dispose();
-      params.forEach((p) => p.requiresGrad_(false));
-      model.restore(snapshot, { dispose: true });
+      const avg = total / requests.length;
+      trace.push({ step: epoch, loss: avg, nll: avg, kl: 0, weightDecay: 0, avgProbTarget: Math.exp(-avg) });
+      ctx.log?.(`FT epoch ${epoch}: loss ${avg.toFixed(4)}`);
+      if (avg < 1e-2) break;
     }
+    const deltas: WeightDelta[] = names.map((n, i) => ({ param: n, dense: keep(noGrad(() => params[i].sub(snapshot.get(n)!))) }));
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      deltas,
+      statsKeys: [],
+      diagnostics: requests.map((r) => ({ caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length, lossTrace: trace })),
+    };
+  } finally {
+    opt.zeroGrad();
+    opt.dispose();
+    params.forEach((p) => p.requiresGrad_(false));
+    model.restore(snapshot, { dispose: true });
+  }
 }

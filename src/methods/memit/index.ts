@@ -69,67 +69,67 @@ export const memit: EditMethod<MemitHparams> = {
 
 /** One MEMIT update for a batch of requests against the model's current weights (left unchanged). */
 function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHparams, ctx: EditContext, groups: string[][]): Edit {
-    const started = performance.now();
-    const layers = [...h.layers].sort((a, b) => a - b);
-    const zLayer = layers[layers.length - 1];
-    const zModule = h.layer_module_tmp.replace('{}', String(zLayer));
-    // 1. target hidden states
-    const values = requests.map((r) => tidy(() => {
-      const v = optimizeValue(model, ctx.tokenizer, r, {
-        editModule: zModule, templates: groups.flat(), factToken: h.fact_token, numSteps: h.v_num_grad_steps, lr: h.v_lr,
-        weightDecay: h.v_weight_decay, clampNormFactor: h.clamp_norm_factor, klFactor: h.kl_factor, lossLayer: h.v_loss_layer,
-        cache: ctx.valueCache,
-      });
-      ctx.log?.(`MEMIT z ${r.index + 1}/${requests.length}: loss ${v.trace[0].loss.toFixed(3)} → ${v.trace[v.trace.length - 1].loss.toFixed(3)}${v.cached ? ' (cached)' : ''}`);
-      return { z: keep(v.target), trace: v.trace, initial: v.initial.norm().item(), delta: v.delta.norm().item(), cached: v.cached === true };
-    }));
-    const zs = keep(stack(values.map((v) => v.z), 0)); // [n, d]
-    values.forEach((v) => v.z.dispose());
-    // 2. spread the residual over the layers, applying each update before computing the next layer's residual
-    const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
-    const snapshot = model.snapshot(params);
-    const deltas: WeightDelta[] = [];
-    const statsKeys: string[] = [];
-    try {
-      layers.forEach((layer, i) => {
-        const module = h.rewrite_module_tmp.replace('{}', String(layer));
-        ctx.log?.(`MEMIT update of layer ${layer} (${i + 1}/${layers.length}) for ${requests.length} edits`);
-        const delta = tidy(() => noGrad(() => {
-          const K = computeKeys(model, ctx, requests, groups, module, h).to('float64').t(); // [in, n]
-          const R = zs.sub(currentZ(model, ctx, requests, zModule, h)).to('float64').t(); // [d, n]
-          let A = K.matmul(K.t());
-          if (h.mom2_adjustment) {
-            if (!ctx.stats) throw new Error('MEMIT needs second-moment statistics (pass a stats provider, or set mom2_adjustment: false)');
-            const c = ctx.stats.get(model, module);
-            statsKeys.push(c.key);
-            A = A.add(c.mom2.to('float64').mul(h.mom2_update_weight));
-          } else {
-            A = A.add(eye(A.shape[0], A.shape[0], { dtype: 'float64' }).mul(h.mom2_update_weight));
-          }
-          const adjK = linalg.solve(A, K); // [in, n]
-          const resid = R.div(layers.length - i); // [d, n]
-          const layout = weightLayout(model, params[i]);
-          const d: WeightDelta = layout === 'out_in'
-            ? { param: params[i], left: resid.to(model.dtype), right: adjK.to(model.dtype) }
-            : { param: params[i], left: adjK.to(model.dtype), right: resid.to(model.dtype) };
-          return keep(d);
-        }));
-        applyDelta(model, delta);
-        deltas.push(delta);
-      });
-    } finally {
-      model.restore(snapshot, { dispose: true });
-      zs.dispose();
-    }
-    const seconds = (performance.now() - started) / 1000;
-    return {
-      deltas,
-      statsKeys,
-      diagnostics: requests.map((r, i) => ({
-        caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
-        lossTrace: values[i].trace, norms: { zInit: values[i].initial, delta: values[i].delta }, extra: { valueCached: values[i].cached },
-      })),
-    };
+  const started = performance.now();
+  const layers = [...h.layers].sort((a, b) => a - b);
+  const zLayer = layers[layers.length - 1];
+  const zModule = h.layer_module_tmp.replace('{}', String(zLayer));
+  // 1. target hidden states
+  const values = requests.map((r) => tidy(() => {
+    const v = optimizeValue(model, ctx.tokenizer, r, {
+      editModule: zModule, templates: groups.flat(), factToken: h.fact_token, numSteps: h.v_num_grad_steps, lr: h.v_lr,
+      weightDecay: h.v_weight_decay, clampNormFactor: h.clamp_norm_factor, klFactor: h.kl_factor, lossLayer: h.v_loss_layer,
+      cache: ctx.valueCache,
+    });
+    ctx.log?.(`MEMIT z ${r.index + 1}/${requests.length}: loss ${v.trace[0].loss.toFixed(3)} → ${v.trace[v.trace.length - 1].loss.toFixed(3)}${v.cached ? ' (cached)' : ''}`);
+    return { z: keep(v.target), trace: v.trace, initial: v.initial.norm().item(), delta: v.delta.norm().item(), cached: v.cached === true };
+  }));
+  const zs = keep(stack(values.map((v) => v.z), 0)); // [n, d]
+  values.forEach((v) => v.z.dispose());
+  // 2. spread the residual over the layers, applying each update before computing the next layer's residual
+  const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
+  const snapshot = model.snapshot(params);
+  const deltas: WeightDelta[] = [];
+  const statsKeys: string[] = [];
+  try {
+    layers.forEach((layer, i) => {
+      const module = h.rewrite_module_tmp.replace('{}', String(layer));
+      ctx.log?.(`MEMIT update of layer ${layer} (${i + 1}/${layers.length}) for ${requests.length} edits`);
+      const delta = tidy(() => noGrad(() => {
+        const K = computeKeys(model, ctx, requests, groups, module, h).to('float64').t(); // [in, n]
+        const R = zs.sub(currentZ(model, ctx, requests, zModule, h)).to('float64').t(); // [d, n]
+        let A = K.matmul(K.t());
+        if (h.mom2_adjustment) {
+          if (!ctx.stats) throw new Error('MEMIT needs second-moment statistics (pass a stats provider, or set mom2_adjustment: false)');
+          const c = ctx.stats.get(model, module);
+          statsKeys.push(c.key);
+          A = A.add(c.mom2.to('float64').mul(h.mom2_update_weight));
+        } else {
+          A = A.add(eye(A.shape[0], A.shape[0], { dtype: 'float64' }).mul(h.mom2_update_weight));
+        }
+        const adjK = linalg.solve(A, K); // [in, n]
+        const resid = R.div(layers.length - i); // [d, n]
+        const layout = weightLayout(model, params[i]);
+        const d: WeightDelta = layout === 'out_in'
+          ? { param: params[i], left: resid.to(model.dtype), right: adjK.to(model.dtype) }
+          : { param: params[i], left: adjK.to(model.dtype), right: resid.to(model.dtype) };
+        return keep(d);
+      }));
+      applyDelta(model, delta);
+      deltas.push(delta);
+    });
+  } finally {
+    model.restore(snapshot, { dispose: true });
+    zs.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    deltas,
+    statsKeys,
+    diagnostics: requests.map((r, i) => ({
+      caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
+      lossTrace: values[i].trace, norms: { zInit: values[i].initial, delta: values[i].delta }, extra: { valueCached: values[i].cached },
+    })),
+  };
 }
 
 
