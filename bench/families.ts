@@ -25,18 +25,29 @@ function probes(tok: Tokenizer, n: number) {
   return kbgptCases(n).map((r) => ({ prompt: tok.encode(r.prompt.replace('{}', r.subject)), continuation: tok.encode(` ${r.targetNew}`) }));
 }
 
-/** Times `fn` under each setup (run before its measurement, undone after) and reports the first over the second. */
-function ratio(ctx: BenchContext, name: string, fn: () => void, setups: [() => () => void, () => () => void], what: string, target?: number): void {
-  const timed = setups.map((setup) => {
-    const undo = setup();
-    try {
-      return measure(fn, { minIters: 5, minSeconds: 1 });
-    } finally {
-      undo();
+const ROUNDS = 20;
+
+/**
+ * Times `fn` under two setups (each run before its timing and undone after), alternating A, B, A, B, … so that load
+ * from other processes falls on both alike, and reports median(A) / median(B).
+ */
+function ratio(ctx: BenchContext, name: string, fns: [() => void, () => void], setups: [() => () => void, () => () => void], what: string, target?: number): void {
+  const samples: number[][] = [[], []];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const k of [0, 1]) {
+      const undo = setups[k]();
+      try {
+        if (round === 0) fns[k](); // warm-up
+        const t0 = performance.now();
+        fns[k]();
+        samples[k].push(performance.now() - t0);
+      } finally {
+        undo();
+      }
     }
-  });
-  const r = timed[0].medianMs / timed[1].medianMs;
-  ctx.report.value(name, r, 'ratio', `${what}: ${describeTiming(timed[0])} vs ${describeTiming(timed[1])}${target !== undefined ? ` (target ≤ ${target})` : ''}`);
+  }
+  const [a, b] = samples.map((x) => median(x));
+  ctx.report.value(name, a / b, 'ratio', `${what}: median ${a.toFixed(1)} vs ${b.toFixed(1)} ms over ${ROUNDS} alternating rounds${target !== undefined ? ` (target ≤ ${target})` : ''}`);
 }
 
 const nothing = () => () => undefined;
@@ -46,12 +57,11 @@ function graceSuite(ctx: BenchContext, model: CausalLM, tok: Tokenizer): void {
   const onePass = () => { scoreContinuations(model, reqs, { incremental: false }); };
   if (ctx.selected('patch_empty_forward_ratio')) {
     const adaptor = new GraceAdaptor('transformer.h.4.mlp.c_fc', { eps: 10, replacement: 'replace_last', eps_expand: 'coverage' });
-    ratio(ctx, 'patch_empty_forward_ratio', onePass, [() => model.install(adaptor), nothing], '32 requests scored in one pass with an empty GRACE adaptor installed / without', 1.05);
+    ratio(ctx, 'patch_empty_forward_ratio', [onePass, onePass], [() => model.install(adaptor), nothing], '32 requests scored in one pass with an empty GRACE adaptor installed / without', 1.05);
   }
   if (ctx.selected('incremental_score_ratio')) {
-    const t = measure(() => { scoreContinuations(model, reqs, { incremental: true }); }, { minIters: 5, minSeconds: 1 });
-    const o = measure(onePass, { minIters: 5, minSeconds: 1 });
-    ctx.report.value('incremental_score_ratio', t.medianMs / o.medianMs, 'ratio', `32 requests token by token on the KV cache / in one pass (plain model): ${describeTiming(t)} vs ${describeTiming(o)}`);
+    ratio(ctx, 'incremental_score_ratio', [() => { scoreContinuations(model, reqs, { incremental: true }); }, onePass], [nothing, nothing],
+      '32 requests token by token on the KV cache / in one pass (plain model)');
   }
   if (!ctx.selected('grace_edit_seconds') && !ctx.selected('grace_score_ratio')) return;
   const hparams = readHparamsFile('hparams/GRACE/kbgpt.yaml').raw;
@@ -74,9 +84,8 @@ function ikeSuite(ctx: BenchContext, model: CausalLM, tok: Tokenizer): void {
   if (ctx.selected('ike_score_ratio')) {
     const texts = kbgptCases(32).map((r) => ({ prompt: r.prompt.replace('{}', r.subject), continuation: ` ${r.targetNew}` }));
     const plain = new TextLM(model, tok);
-    const t = measure(() => { editor.edited.score(texts); }, { minIters: 5, minSeconds: 1 });
-    const o = measure(() => { plain.score(texts); }, { minIters: 5, minSeconds: 1 });
-    ctx.report.value('ike_score_ratio', t.medianMs / o.medianMs, 'ratio', `32 requests through the IKE context (10 facts in memory, k 0) / the plain model: ${describeTiming(t)} vs ${describeTiming(o)}`);
+    ratio(ctx, 'ike_score_ratio', [() => { editor.edited.score(texts); }, () => { plain.score(texts); }], [nothing, nothing],
+      '32 requests through the IKE context (10 facts in memory, k 0) / the plain model');
   }
   editor.restore();
   editor.dispose();
