@@ -12,6 +12,7 @@ import type { EditDiagnostics, EditMethod, MethodSession, SessionContext } from 
 import { GraceAdaptor, type AdaptorConfig } from './adaptor.js';
 import { graceEdit } from './edit.js';
 import { checkGraceHparams, graceModulePath, GRACE_SCHEMA, type GraceHparams } from './hparams.js';
+import { stringSeed } from '../../util/random.js';
 
 export type { GraceHparams } from './hparams.js';
 export { GraceAdaptor } from './adaptor.js';
@@ -35,7 +36,6 @@ function installedAdaptor(patches: readonly ModulePatch[], module: string, confi
 function openSession(model: CausalLM, h: GraceHparams, ctx: SessionContext): MethodSession {
   const module = graceModulePath(h.inner_params[0]);
   const config = adaptorConfig(h);
-  const generator = new Generator(ctx.seed);
   let adaptor = installedAdaptor(model.installedPatches(), module, config);
   // an adaptor this session made and never returned in an edit is its own to free
   let own = adaptor === undefined;
@@ -48,6 +48,9 @@ function openSession(model: CausalLM, h: GraceHparams, ctx: SessionContext): Met
       const diagnostics: EditDiagnostics[] = [];
       try {
         for (const r of requests) {
+          // a cold value's random start depends on the seed and the request only, not on how many edits came before:
+          // a resumed run draws what an uninterrupted one does
+          const generator = new Generator(stringSeed(ctx.seed, `${r.text}\u0000${r.targetNew}`));
           diagnostics.push(graceEdit(model, ctx.tokenizer, a, r, h, { editId: cctx.editId, generator, recordVectors: ctx.recordVectors, log: ctx.log }));
         }
       } catch (e) {
