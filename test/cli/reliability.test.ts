@@ -118,6 +118,17 @@ describe('lmedit edit / apply: outputs never overwrite what the user did not ask
   });
 });
 
+describe('lmedit edit near the context limit', () => {
+  test('a prompt that fits but leaves fewer than 8 positions generates as far as the context allows (was "129 tokens exceeds 128")', () => {
+    const filler = 'and then '.repeat(58);
+    const r = lmedit('edit', '--model', KBGPT, '--method', 'FT-M', '--hparams', join(REPO_ROOT, 'hparams/FT-M/kbgpt.yaml'), '--set', 'num_steps=1',
+      '--prompt', `${filler}Roderick Zielinski was born in the city of`, '--subject', 'Roderick Zielinski', '--target', 'Prague', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(typeof out.answerBefore, 'string');
+  });
+});
+
 describe('lmedit report --out: only new, empty or lmedit-made directories', () => {
   const run = join(tmp, 'runs', 'r1');
   before(() => {
