@@ -2,18 +2,18 @@
 // model's text-level score sees the edit (it scores incrementally, as the model generates, because GRACE reads each
 // pass's last token); save → load gives identical scores with the weights untouched; rolling back edit 3 of 5 leaves
 // the other four answered as before; a bad layer is refused naming the hparams field.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Editor } from '../../src/editor/editor.js';
 import { loadEditedModel } from '../../src/editor/persist.js';
-import { loadModel, nextTokenLogprobs, type CausalLM, type TextModel } from '../../src/models/index.js';
-import { loadTokenizer, type Tokenizer } from '../../src/io/tokenizer.js';
+import { nextTokenLogprobs, type CausalLM, type TextModel } from '../../src/models/index.js';
+import type { Tokenizer } from '../../src/io/tokenizer.js';
 import { readHparamsFile } from '../../src/methods/hparams.js';
 import { tidy } from '../../src/tensor/index.js';
 import { KBGPT, REPO_ROOT } from '../data.js';
+import { suiteModel } from '../suite-model.js';
 
 const cases = (JSON.parse(readFileSync(join(KBGPT, 'edits.json'), 'utf8')).cases as any[]).filter((c) => c.known_prompt).slice(0, 5);
 const request = (c: any) => ({ prompt: c.prompt, subject: c.subject, targetNew: c.target_new, groundTruth: c.ground_truth, caseId: c.case_id });
@@ -21,16 +21,11 @@ const request = (c: any) => ({ prompt: c.prompt, subject: c.subject, targetNew: 
 describe('EditedModel with GRACE on kbgpt', () => {
   let model: CausalLM;
   let tok: Tokenizer;
-  const root = mkdtempSync(join(tmpdir(), 'lmedit-grace-edited-'));
   const file = join(REPO_ROOT, 'hparams/GRACE/kbgpt.yaml');
   const hparams = { ...readHparamsFile(file).raw, n_iter: 40 };
-  before(() => {
-    model = loadModel(KBGPT);
-    tok = loadTokenizer(KBGPT);
-  });
-  after(() => {
-    model.dispose();
-    rmSync(root, { recursive: true, force: true });
+  const root = suiteModel(KBGPT, 'lmedit-grace-edited-', (m, t) => {
+    model = m;
+    tok = t;
   });
   const editor = () => new Editor(model, tok, { method: 'GRACE', hparams });
   const pNew = (m: TextModel) => m.score(cases.map((c) => ({ prompt: c.prompt.replace('{}', c.subject), continuation: ` ${c.target_new}` }))).map((s) => Math.exp(s.logprobs[0]));

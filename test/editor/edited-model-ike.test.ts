@@ -1,36 +1,30 @@
 // The EditedModel with a real inference wrapper: IKE on kbgpt-ctx (one demonstration from a disjoint pool). Save → load
 // gives identical text scores; rolling back edit 3 of 5 leaves the other four facts answered exactly as a fresh IKE
 // memory of those four; a run checkpoint (the state format) replays the memory.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Editor } from '../../src/editor/editor.js';
 import { loadEditedModel } from '../../src/editor/persist.js';
-import { loadModel, type CausalLM, type TextModel } from '../../src/models/index.js';
-import { loadTokenizer, type Tokenizer } from '../../src/io/tokenizer.js';
+import type { CausalLM, TextModel } from '../../src/models/index.js';
+import type { Tokenizer } from '../../src/io/tokenizer.js';
 import { loadCases } from '../../src/eval/datasets/index.js';
 import { poolRequests, selectPool } from '../../src/methods/pool.js';
 import { readHparamsFile } from '../../src/methods/hparams.js';
 import { REPO_ROOT, SHARED_DATA } from '../data.js';
+import { suiteModel } from '../suite-model.js';
 
 const KBGPT_CTX = join(SHARED_DATA, 'kbgpt-ctx');
 
 describe('EditedModel with IKE on kbgpt-ctx', () => {
   let model: CausalLM;
   let tok: Tokenizer;
-  const root = mkdtempSync(join(tmpdir(), 'lmedit-ike-edited-'));
   const { cases } = loadCases(join(KBGPT_CTX, 'edits.json'), { known: true, n: 5 });
   const pool = poolRequests(selectPool(loadCases(join(KBGPT_CTX, 'edits.json')).cases, '400:600'));
   const hparams = { ...readHparamsFile(join(REPO_ROOT, 'hparams/IKE/kbgpt-ctx.yaml')).raw, k: 1 };
-  before(() => {
-    model = loadModel(KBGPT_CTX);
-    tok = loadTokenizer(KBGPT_CTX);
-  });
-  after(() => {
-    model.dispose();
-    rmSync(root, { recursive: true, force: true });
+  const root = suiteModel(KBGPT_CTX, 'lmedit-ike-edited-', (m, t) => {
+    model = m;
+    tok = t;
   });
   const editor = () => new Editor(model, tok, { method: 'IKE', hparams, pool });
   const probes = cases.flatMap((c) => [c.request.prompt.replace('{}', c.request.subject), ...c.rephrases]);

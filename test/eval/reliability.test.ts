@@ -6,34 +6,29 @@
 //   - --out used to overwrite a user's own files: only new, empty or lmedit-made directories are written;
 //   - a sequential run killed with SIGKILL and rerun gives exactly the numbers of an uninterrupted run (ROME: its
 //     context templates are sampled on the unedited model after a resume too).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Editor } from '../../src/editor/editor.js';
 import { evaluate, readCaseLines } from '../../src/eval/run.js';
 import { loadCases } from '../../src/eval/datasets/index.js';
-import { loadModel, type CausalLM } from '../../src/models/index.js';
-import { loadTokenizer, type Tokenizer } from '../../src/io/tokenizer.js';
+import type { CausalLM } from '../../src/models/index.js';
+import type { Tokenizer } from '../../src/io/tokenizer.js';
 import { readHparamsFile } from '../../src/methods/hparams.js';
 import { KBGPT, REPO_ROOT } from '../data.js';
+import { suiteModel } from '../suite-model.js';
 
 const ftHparams = () => ({ ...readHparamsFile(join(REPO_ROOT, 'hparams/FT-M/kbgpt.yaml')).raw, num_steps: 5, lr: 1e-2, norm_constraint: 2e-2 });
 
 describe('run directories on kbgpt', () => {
   let model: CausalLM;
   let tok: Tokenizer;
-  const root = mkdtempSync(join(tmpdir(), 'lmedit-reliability-'));
   const { cases } = loadCases(join(KBGPT, 'edits.json'), { known: true, n: 3 });
-  before(() => {
-    model = loadModel(KBGPT);
-    tok = loadTokenizer(KBGPT);
-  });
-  after(() => {
-    model.dispose();
-    rmSync(root, { recursive: true, force: true });
+  const root = suiteModel(KBGPT, 'lmedit-reliability-', (m, t) => {
+    model = m;
+    tok = t;
   });
   const editor = (h: Record<string, unknown> = ftHparams(), seed = 0) => new Editor(model, tok, { method: 'FT-M', hparams: h, seed });
 
