@@ -14,7 +14,7 @@ import type { Tokenizer } from '../io/tokenizer.js';
 import type { Edit, InferenceWrapper } from '../methods/types.js';
 import type { NormalizedRequest } from '../methods/request.js';
 import { applyDelta, disposeDelta } from '../methods/delta.js';
-import { assertFiniteTensor } from './state-file.js';
+import { assertFinite } from '../io/finite.js';
 
 /** One edit as the EditedModel holds it. */
 export interface AppliedEdit {
@@ -119,7 +119,7 @@ export class EditedModel implements TextModel {
     for (const [name, value] of values) {
       const p = this.base.parameter(name);
       if (value.shape.join() !== p.shape.join()) throw new Error(`adopt: '${name}' has shape [${value.shape}], the model's is [${p.shape}]`);
-      assertFiniteTensor(value, `adopted value of '${name}'`);
+      assertFinite(value, `adopted value of '${name}'`);
       this.rememberOriginal(name);
       kept.set(name, keep(noGrad(() => value.to({ dtype: p.dtype, device: p.device, copy: true }))));
     }

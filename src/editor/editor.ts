@@ -13,7 +13,8 @@ import { deltaNorm } from '../methods/delta.js';
 import { methodFor } from './methods.js';
 import { EditedModel } from './edited-model.js';
 import { loadEditState, saveEditState, saveEditedModel, type SaveStateOptions } from './persist.js';
-import { assertFiniteTensor, type StateManifest } from './state-file.js';
+import type { StateFile, StateManifest } from './state-file.js';
+import { assertFinite } from '../io/finite.js';
 import { DiskValueCache, scopedValueCache, type ValueCache } from '../methods/value-cache.js';
 import { defaultStatsDir, modelFingerprint } from '../stats/index.js';
 
@@ -192,7 +193,7 @@ export class Editor {
    * Replays a state file (an edit pack or a run checkpoint, saveState) onto this editor's model: its edits become
    * active records here, and this session adopts any patch it installs (a GRACE codebook continues to grow).
    */
-  loadState(file: string, opts: { force?: boolean } = {}): StateManifest {
+  loadState(file: string | StateFile, opts: { force?: boolean } = {}): StateManifest {
     this.session.prepare?.();
     const before = this.edited.applied.length;
     const manifest = loadEditState(this.edited, file, opts);
@@ -263,6 +264,6 @@ function idNumber(id: string): number {
 
 function assertFiniteDelta(d: WeightDelta, what: string): void {
   for (const [k, t] of [['left', d.left], ['right', d.right], ['dense', d.dense]] as const) {
-    if (t) assertFiniteTensor(t, `${what}: the computed update of '${d.param}' (${k})`);
+    if (t) assertFinite(t, `${what}: the computed update of '${d.param}' (${k})`);
   }
 }

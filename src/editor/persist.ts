@@ -135,8 +135,9 @@ function rebuildComponents(sf: StateFile, em: EditedModel): (ModulePatch | Infer
 }
 
 /** Applies the edits of a state file to an EditedModel over the base model it was made for. */
-export function loadEditState(em: EditedModel, file: string, opts: { force?: boolean; weights?: boolean } = {}): StateManifest {
-  const sf = readStateFile(file);
+export function loadEditState(em: EditedModel, source: string | StateFile, opts: { force?: boolean; weights?: boolean } = {}): StateManifest {
+  const sf = typeof source === 'string' ? readStateFile(source) : source;
+  const file = sf.file;
   const m = sf.manifest;
   if (m.weights !== 'separate') throw new Error(`${file} belongs to a saved edited model (its weight edits are merged into the checkpoint beside it): load that directory with EditedModel.load`);
   const fp = modelFingerprint(em.base.source.dir);

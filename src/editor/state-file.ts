@@ -102,7 +102,7 @@ export function readStateFile(file: string): StateFile {
   const all = names.map((n) => {
     const t = read(n);
     try {
-      assertFiniteTensor(t, `${file}: tensor '${n}'`);
+      assertFinite(t, `${file}: tensor '${n}'`);
       return tensorBytes(t);
     } finally {
       t.dispose();
@@ -120,11 +120,6 @@ function checkManifestShape(file: string, m: StateManifest): void {
   m.edits.forEach((e, i) => e.components.forEach((c) => {
     if (!Number.isInteger(c) || c < 0 || c >= m.components.length) throw new Error(`${file}: edit ${i} ('${e.id}') names component ${c}, which does not exist`);
   }));
-}
-
-/** Throws naming `what` when the tensor holds NaN or ±Inf (src/io/finite.ts). */
-export function assertFiniteTensor(t: Tensor, what: string): void {
-  assertFinite(t, what);
 }
 
 function tensorBytes(t: Tensor): Uint8Array {

@@ -45,14 +45,15 @@ export function resumePoint(out: string, editor: Editor, cases: EditCase[], mode
     if (finished.length > 0) throw new Error(`${casesFile} exists but ${stateFile} does not (the checkpoint was deleted): a sequential run resumes from its checkpoint; use a new --out`);
     return { finished, previous: [], todo: cases, curve: [] };
   }
-  const meta = readStateFile(stateFile).manifest.extra as unknown as CheckpointMeta | undefined;
+  const state = readStateFile(stateFile);
+  const meta = state.manifest.extra as unknown as CheckpointMeta | undefined;
   if (!meta || !Array.isArray(meta.caseIds)) throw new Error(`${stateFile}: not a sequential-run checkpoint (no case ids in its manifest)`);
   const prefix = cases.slice(0, meta.caseIds.length).map((c) => String(c.caseId));
   if (prefix.length !== meta.caseIds.length || prefix.some((id, i) => id !== meta.caseIds[i])) {
     throw new Error(`${stateFile}: the checkpoint holds the edits of cases ${list(meta.caseIds)}, but the data selects ${list(prefix)} first; use the same data options or a new --out`);
   }
   const previous = cases.slice(0, meta.caseIds.length);
-  editor.loadState(stateFile);
+  editor.loadState(state);
   // cases measured after the checkpoint are edited and measured again
   const held = new Set(meta.caseIds);
   const kept = finished.filter((l) => held.has(String(l.caseId)));

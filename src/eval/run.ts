@@ -70,7 +70,7 @@ export function runIdentity(o: EvaluateOptions): RunIdentity {
   const e = o.editor;
   return {
     model: o.meta?.modelFingerprint ?? null,
-    data: o.meta?.data ? { ...o.meta.data, caseIds: stableHash(o.cases.map((c) => String(c.caseId))) } : { caseIds: stableHash(o.cases.map((c) => String(c.caseId))) },
+    data: { ...o.meta?.data, caseIds: stableHash(o.cases.map((c) => String(c.caseId))) },
     method: e.methodName,
     hparams: stableHash(e.hparams),
     setting: { mode: o.mode, batchSize: batchSizeOf(o), measureWhen: o.mode === 'sequential' ? o.measureWhen ?? 'each' : undefined },

@@ -77,7 +77,8 @@ function defaultEos(model: CausalLM): number | null {
   return typeof e === 'number' ? e : null;
 }
 
-function disposeCache(c: KVCache): void {
+/** Frees a KV cache's tensors. */
+export function disposeCache(c: KVCache): void {
   for (const l of c.layers) {
     l.k.dispose();
     l.v.dispose();

@@ -3,6 +3,7 @@
 import { keep, noGrad, tensor, tidy, type Tensor } from '../tensor/index.js';
 import type { CausalLM, KVCache } from './model.js';
 import { padBatch } from './batch.js';
+import { disposeCache } from './generate.js';
 
 export interface ScoreRequest {
   /** Prompt token ids (no padding). */
@@ -80,7 +81,7 @@ function scoreBatchIncremental(model: CausalLM, batch: ScoreRequest[]): ScoreRes
         const am = logp.argmax(-1).toFlatArray();
         return { lp, am, cache: keep(out.past!) };
       }));
-      if (past) disposeKV(past);
+      if (past) disposeCache(past);
       past = next.cache;
       batch.forEach((r, b) => {
         if (j < r.continuation.length) {
@@ -92,16 +93,9 @@ function scoreBatchIncremental(model: CausalLM, batch: ScoreRequest[]): ScoreRes
       batch.forEach((r, b) => mask[b].push(j < r.continuation.length ? 1 : 0));
     }
   } finally {
-    if (past) disposeKV(past);
+    if (past) disposeCache(past);
   }
   return batch.map((_, b) => resultOf(logprobs[b], argmax[b]));
-}
-
-function disposeKV(c: KVCache): void {
-  for (const l of c.layers) {
-    l.k.dispose();
-    l.v.dispose();
-  }
 }
 
 function scoreBatch(model: CausalLM, batch: ScoreRequest[]): ScoreResult[] {

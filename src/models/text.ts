@@ -43,7 +43,10 @@ export class TextLM implements TextModel {
   }
 
   score(requests: TextScoreRequest[], opts: ScoreOptions = {}): TextScoreResult[] {
-    const encoded = requests.map((r) => ({ prompt: this.tokenizer.encode(r.prompt), continuation: this.tokenizer.encode(r.continuation) }));
+    // a case's probes share prompts and answers: encode each distinct text once
+    const memo = new Map<string, number[]>();
+    const enc = (t: string) => memo.get(t) ?? (memo.set(t, this.tokenizer.encode(t)).get(t)!);
+    const encoded = requests.map((r) => ({ prompt: enc(r.prompt), continuation: enc(r.continuation) }));
     encoded.forEach((e, i) => {
       const n = e.prompt.length + e.continuation.length;
       if (n > this.maxPositions) {
