@@ -114,7 +114,7 @@ export class EditedModel implements TextModel {
   }
 
   /** Sets parameters to saved values, recorded as one edit (a resumed run's accumulated weights). */
-  adopt(id: string, values: Map<string, Tensor>, info: ApplyInfo): AppliedEdit {
+  adopt(id: string, values: Map<string, Tensor>, info: ApplyInfo, memory?: Record<string, Tensor>): AppliedEdit {
     const kept = new Map<string, Tensor>();
     for (const [name, value] of values) {
       const p = this.base.parameter(name);
@@ -125,7 +125,9 @@ export class EditedModel implements TextModel {
     }
     for (const [name, value] of kept) this.base.setParameter(name, value);
     this.weightsChanged = true;
-    const a: AppliedEdit = { id, ...info, edit: { deltas: [], diagnostics: [], statsKeys: [] }, values: kept, active: true };
+    const edit: Edit = { deltas: [], diagnostics: [], statsKeys: [] };
+    if (memory) edit.memory = Object.fromEntries(Object.entries(memory).map(([k, t]) => [k, keep(noGrad(() => t.clone()))]));
+    const a: AppliedEdit = { id, ...info, edit, values: kept, active: true };
     this.applied.push(a);
     return a;
   }
@@ -195,6 +197,7 @@ export class EditedModel implements TextModel {
     for (const a of this.applied) {
       a.edit.deltas.forEach(disposeDelta);
       for (const v of a.values?.values() ?? []) v.dispose();
+      for (const m of Object.values(a.edit.memory ?? {})) m.dispose();
       for (const p of a.edit.patches ?? []) components.add(p);
       if (a.edit.wrapper) components.add(a.edit.wrapper);
     }

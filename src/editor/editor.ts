@@ -117,7 +117,8 @@ export class Editor {
   private editGroup(requests: NormalizedRequest[]): EditRecord {
     const id = `edit-${this.nextId++}`;
     const started = performance.now();
-    const edit = this.session.compute(requests, { editId: id, valueCache: this.edited.pristine ? this.valueCache() : undefined });
+    const previous = this.edited.activeEdits.map((a) => a.edit);
+    const edit = this.session.compute(requests, { editId: id, valueCache: this.edited.pristine ? this.valueCache() : undefined, previous });
     for (const d of edit.deltas) assertFiniteDelta(d, `${this.methodName} edit ${id}`);
     this.edited.apply(id, edit, { method: this.methodName, hparams: this.hparams, requests });
     const seconds = (performance.now() - started) / 1000;

@@ -5,6 +5,8 @@ import { memit } from '../methods/memit/index.js';
 import { ft } from '../methods/ft/index.js';
 import { ike } from '../methods/ike/index.js';
 import { grace } from '../methods/grace/index.js';
+import { alphaedit } from '../methods/alphaedit/index.js';
+import { emmet } from '../methods/emmet/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -15,6 +17,8 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['FT-M', { method: ft, defaults: { objective_optimization: 'target_new' } }],
   ['IKE', { method: ike }],
   ['GRACE', { method: grace }],
+  ['ALPHAEDIT', { method: alphaedit }],
+  ['EMMET', { method: emmet }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {

@@ -7,7 +7,7 @@
 //                          loadEditState replays it onto the base model it was made for (fingerprint checked)
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { keep, type Tensor } from '../tensor/index.js';
+import { cat, keep, noGrad, type Tensor } from '../tensor/index.js';
 import { loadModel, saveModel, type LoadOptions, type ModulePatch, type SaveOptions } from '../models/index.js';
 import { loadTokenizer } from '../io/tokenizer.js';
 import type { Edit, InferenceWrapper, WeightDelta } from '../methods/types.js';
@@ -59,6 +59,7 @@ function editEntry(a: AppliedEdit, i: number, components: Component[], tensors: 
       ? { param: d.param, dense: ref(`e${i}.d${j}.dense`, d.dense) }
       : { param: d.param, left: ref(`e${i}.d${j}.left`, d.left!), right: ref(`e${i}.d${j}.right`, d.right!) })) : [],
     values: withWeights && a.values ? Object.fromEntries([...a.values].map(([p, t]) => [p, ref(`e${i}.v.${p}`, t)])) : undefined,
+    memory: a.edit.memory ? Object.fromEntries(Object.entries(a.edit.memory).map(([k, t]) => [k, ref(`e${i}.m.${k}`, t)])) : undefined,
     components: components.flatMap((x, k) => (a.edit.patches?.includes(x.c as ModulePatch) || a.edit.wrapper === x.c ? [k] : [])),
   };
 }
@@ -90,6 +91,7 @@ export function saveEditState(em: EditedModel, file: string, opts: SaveStateOpti
   const kept = byValues ? em.activeEdits.filter((a) => componentsUsed(a)) : em.activeEdits;
   const edits = kept.map((a, i) => editEntry(a, i, components, tensors, !byValues));
   const snapshot = byValues ? em.base.snapshot(em.touchedParameters) : new Map<string, Tensor>();
+  const owned: Tensor[] = [];
   try {
     if (byValues && snapshot.size > 0) {
       const covered = em.activeEdits.filter((a) => !componentsUsed(a));
@@ -97,6 +99,7 @@ export function saveEditState(em: EditedModel, file: string, opts: SaveStateOpti
         id: 'weights', method: em.activeEdits[0]?.method ?? 'unknown', deltas: [], components: [],
         requests: covered.flatMap((a) => a.requests.map(({ index: _i, ...r }) => r)),
         values: Object.fromEntries([...snapshot].map(([p, t]) => { tensors.set(`w.${p}`, t); return [p, `w.${p}`]; })),
+        memory: mergedMemory(covered, tensors, owned),
       });
     }
     const manifest: StateManifest = {
@@ -108,7 +111,23 @@ export function saveEditState(em: EditedModel, file: string, opts: SaveStateOpti
     return manifest;
   } finally {
     for (const t of snapshot.values()) t.dispose();
+    for (const t of owned) t.dispose();
   }
+}
+
+/** The memory of edits merged into one record: each name's matrices concatenated column-wise, in edit order. */
+function mergedMemory(edits: AppliedEdit[], tensors: Map<string, Tensor>, owned: Tensor[]): Record<string, string> | undefined {
+  const parts = new Map<string, Tensor[]>();
+  for (const a of edits) for (const [k, t] of Object.entries(a.edit.memory ?? {})) parts.set(k, [...(parts.get(k) ?? []), t]);
+  if (parts.size === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, ts] of parts) {
+    const merged = noGrad(() => cat(ts, 1));
+    owned.push(merged);
+    tensors.set(`w.m.${k}`, merged);
+    out[k] = `w.m.${k}`;
+  }
+  return out;
 }
 
 /** Rebuilds the components of a state file (patches and wrappers, through their methods' loaders). */
@@ -156,10 +175,11 @@ function replay(sf: StateFile, em: EditedModel, components: (ModulePatch | Infer
     const info = { method: e.method, hparams, requests, info: e.info };
     if (weights && e.values && Object.keys(e.values).length) {
       const values = new Map(Object.entries(e.values).map(([p, name]) => [p, sf.tensor(name)]));
+      const memory = readMemory(sf, e);
       try {
-        em.adopt(e.id, values, info);
+        em.adopt(e.id, values, info, memory);
       } finally {
-        for (const t of values.values()) t.dispose();
+        for (const t of [...values.values(), ...Object.values(memory ?? {})]) t.dispose();
       }
       continue;
     }
@@ -167,6 +187,8 @@ function replay(sf: StateFile, em: EditedModel, components: (ModulePatch | Infer
       ? { param: d.param, dense: keep(sf.tensor(d.dense)) }
       : { param: d.param, left: keep(sf.tensor(d.left!)), right: keep(sf.tensor(d.right!)) }));
     const edit: Edit = { deltas, diagnostics: [], statsKeys: [] };
+    const memory = readMemory(sf, e);
+    if (memory) edit.memory = Object.fromEntries(Object.entries(memory).map(([k, t]) => [k, keep(t)]));
     for (const k of e.components) {
       const c = components[k];
       if (sf.manifest.components[k].type === 'patch') (edit.patches ??= []).push(c as ModulePatch);
@@ -174,6 +196,10 @@ function replay(sf: StateFile, em: EditedModel, components: (ModulePatch | Infer
     }
     em.apply(e.id, edit, info);
   }
+}
+
+function readMemory(sf: StateFile, e: StateEdit): Record<string, Tensor> | undefined {
+  return e.memory ? Object.fromEntries(Object.entries(e.memory).map(([k, name]) => [k, sf.tensor(name)])) : undefined;
 }
 
 /**

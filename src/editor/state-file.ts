@@ -37,6 +37,8 @@ export interface StateEdit {
   deltas: { param: string; left?: string; right?: string; dense?: string }[];
   /** Parameters set to saved values (a sequential run's accumulated weights): param → tensor name. */
   values?: Record<string, string>;
+  /** The method's memory of this edit (Edit.memory): name → tensor name. */
+  memory?: Record<string, string>;
   /** Indices into `components` of the patches and wrapper this edit uses. */
   components: number[];
   /** Anything else the writer wants kept (reports, timings). */

@@ -229,9 +229,17 @@ class EditingLoop {
       const cs = soFar.map((r) => this.byRequest.get(r)!);
       const post = measureCases(tok, cs, this.scorer);
       const rows = cs.map((c, i) => ({ pre: this.pre.get(String(c.caseId))!, post: post[i] }));
-      const metrics = Object.fromEntries(Object.entries(summarizeAll(rows)).map(([k, v]) => [k, v.post]));
+      const postOf = (rs: typeof rows) => Object.fromEntries(Object.entries(summarizeAll(rs)).map(([k, v]) => [k, v.post]));
+      const metrics = postOf(rows);
+      // the same over the cases whose subject no other edit so far touched (no same-subject overwrite either way)
+      const perSubject = new Map<string, number>();
+      for (const c of cs) perSubject.set(c.request.subject, (perSubject.get(c.request.subject) ?? 0) + 1);
+      const single = rows.filter((_, i) => perSubject.get(cs[i].request.subject) === 1);
       const other = o.otherTask ? multipleChoiceAccuracy(tok, o.otherTask.items, this.scorer) : undefined;
-      this.curve.push({ edits: soFar.length, metrics, otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined });
+      this.curve.push({
+        edits: soFar.length, metrics, otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined,
+        oneEditPerSubject: single.length ? { n: single.length, metrics: postOf(single) } : undefined,
+      });
       writeFileAtomicSync(join(o.out, 'curve.json'), JSON.stringify(this.curve, null, 2) + '\n');
     }
     if (atCurve || soFar.length === o.cases.length || performance.now() - this.lastSave >= 20 * this.saveCost) this.checkpoint();

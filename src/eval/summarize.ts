@@ -38,6 +38,11 @@ export interface CurvePoint {
   edits: number;
   metrics: Record<string, Summary>;
   otherTask?: { accuracy: number; n: number };
+  /**
+   * The same metrics over the edited cases whose subject no other edit so far touched (kbgpt's cases come two or three
+   * per person: a later edit of the subject overwrites an earlier one's key).
+   */
+  oneEditPerSubject?: { n: number; metrics: Record<string, Summary> };
 }
 
 export interface RunSummary {

@@ -61,6 +61,12 @@ export interface Edit {
   diagnostics: EditDiagnostics[];
   /** Keys of the second-moment statistics used (recorded with every result). */
   statsKeys: string[];
+  /**
+   * What the method's later edits read back from this one (AlphaEdit: the keys it wrote, per layer). Each tensor is a
+   * matrix whose columns are items: the memory of several edits is their column-wise concatenation, which is how a
+   * checkpoint by values keeps it. Saved with the edit and handed back through ComputeContext.previous.
+   */
+  memory?: Record<string, Tensor>;
 }
 
 /** @deprecated the old name of Edit. */
@@ -120,6 +126,12 @@ export interface ComputeContext {
    * its model is unedited; methods that optimise a value per request (ROME, MEMIT) read and fill it.
    */
   valueCache?: ValueCache;
+  /**
+   * The active edits already applied, in order (a rolled-back edit is absent, a replayed state file's are present):
+   * methods whose update depends on earlier edits (AlphaEdit's accumulated keys) read their `memory` here instead of
+   * keeping it, so that rollback and resumed runs need nothing more.
+   */
+  previous?: readonly Edit[];
 }
 
 /** The context methods computed edits with before sessions (kept for the ROME/MEMIT building blocks). */

@@ -4,47 +4,14 @@
 //      and residual R = Z − Z_current (recomputed after the earlier layers' updates):
 //        ΔW_l = R/(L−i) · K_lᵀ (λ C_l + K_l K_lᵀ)⁻¹     solved in float64
 //   The model is left unchanged; the deltas are returned as exact rank-≤n factors.
-import { eye, linalg, noGrad, stack, tidy, keep, type Tensor } from '../../tensor/index.js';
+import { eye, linalg, noGrad, tidy, keep } from '../../tensor/index.js';
 import type { CausalLM } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
-import type { EditContext, EditMethod, Edit, SessionContext, WeightDelta } from '../types.js';
-import { representationsAt } from '../locate.js';
-import { subjectPositions } from '../rome/key.js';
-import { optimizeValue } from '../rome/value.js';
-import { checkTemplates, sampleContextTemplates, sampleMemitTemplates } from '../rome/templates.js';
+import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
+import { computeKeys, computeTargets, currentZ, templateGroups } from './parts.js';
 import { applyDelta, weightLayout } from '../delta.js';
 import { MEMIT_SCHEMA, type MemitHparams } from './hparams.js';
-
-/** MEMIT's context template groups: the hparams' own, or sampled from the (unedited) model with the session's seed. */
-function templateGroups(model: CausalLM, ctx: SessionContext, h: MemitHparams): string[][] {
-  if (h.context_templates) return [checkTemplates(h.context_templates, 'hparams')];
-  const lengths = h.context_template_length_params;
-  return lengths ? [sampleContextTemplates(model, ctx.tokenizer, lengths, ctx.seed)] : sampleMemitTemplates(model, ctx.tokenizer, ctx.seed);
-}
-
-/** One key per request: mean over each template group of the module input at the subject, then mean of groups. */
-function computeKeys(model: CausalLM, ctx: EditContext, requests: NormalizedRequest[], groups: string[][], module: string, h: MemitHparams): Tensor {
-  return tidy(() => {
-    const flat = groups.flat();
-    const items = requests.flatMap((r) => subjectPositions(ctx.tokenizer, r, flat, h.fact_token));
-    const keys = representationsAt(model, module, items, { input: true }).input!; // [n * |flat|, in]
-    const perRequest = keys.view(requests.length, flat.length, keys.shape[1]);
-    let offset = 0;
-    const groupMeans = groups.map((g) => {
-      const m = perRequest.narrow(1, offset, g.length).mean(1);
-      offset += g.length;
-      return m;
-    });
-    return stack(groupMeans, 0).mean(0); // [n, in]
-  });
-}
-
-/** The z-layer block output at the subject of each bare prompt: [n, d]. */
-function currentZ(model: CausalLM, ctx: EditContext, requests: NormalizedRequest[], zModule: string, h: MemitHparams): Tensor {
-  const items = requests.flatMap((r) => subjectPositions(ctx.tokenizer, r, ['{}'], h.fact_token));
-  return representationsAt(model, zModule, items, { output: true }).output!;
-}
 
 export const memit: EditMethod<MemitHparams> = {
   name: 'MEMIT',
@@ -74,17 +41,7 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHp
   const zLayer = layers[layers.length - 1];
   const zModule = h.layer_module_tmp.replace('{}', String(zLayer));
   // 1. target hidden states
-  const values = requests.map((r) => tidy(() => {
-    const v = optimizeValue(model, ctx.tokenizer, r, {
-      editModule: zModule, templates: groups.flat(), factToken: h.fact_token, numSteps: h.v_num_grad_steps, lr: h.v_lr,
-      weightDecay: h.v_weight_decay, clampNormFactor: h.clamp_norm_factor, klFactor: h.kl_factor, lossLayer: h.v_loss_layer,
-      cache: ctx.valueCache,
-    });
-    ctx.log?.(`MEMIT z ${r.index + 1}/${requests.length}: loss ${v.trace[0].loss.toFixed(3)} → ${v.trace[v.trace.length - 1].loss.toFixed(3)}${v.cached ? ' (cached)' : ''}`);
-    return { z: keep(v.target), trace: v.trace, initial: v.initial.norm().item(), delta: v.delta.norm().item(), cached: v.cached === true };
-  }));
-  const zs = keep(stack(values.map((v) => v.z), 0)); // [n, d]
-  values.forEach((v) => v.z.dispose());
+  const { zs, perRequest: values } = computeTargets(model, requests, h, ctx, groups, zModule, 'MEMIT');
   // 2. spread the residual over the layers, applying each update before computing the next layer's residual
   const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
   const snapshot = model.snapshot(params);
@@ -95,8 +52,8 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHp
       const module = h.rewrite_module_tmp.replace('{}', String(layer));
       ctx.log?.(`MEMIT update of layer ${layer} (${i + 1}/${layers.length}) for ${requests.length} edits`);
       const delta = tidy(() => noGrad(() => {
-        const K = computeKeys(model, ctx, requests, groups, module, h).to('float64').t(); // [in, n]
-        const R = zs.sub(currentZ(model, ctx, requests, zModule, h)).to('float64').t(); // [d, n]
+        const K = computeKeys(model, ctx, requests, groups, module, h.fact_token).to('float64').t(); // [in, n]
+        const R = zs.sub(currentZ(model, ctx, requests, zModule, h.fact_token)).to('float64').t(); // [d, n]
         let A = K.matmul(K.t());
         if (h.mom2_adjustment) {
           if (!ctx.stats) throw new Error('MEMIT needs second-moment statistics (pass a stats provider, or set mom2_adjustment: false)');
