@@ -7,6 +7,7 @@ import { ike } from '../methods/ike/index.js';
 import { grace } from '../methods/grace/index.js';
 import { alphaedit } from '../methods/alphaedit/index.js';
 import { emmet } from '../methods/emmet/index.js';
+import { kn } from '../methods/kn/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -19,6 +20,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['GRACE', { method: grace }],
   ['ALPHAEDIT', { method: alphaedit }],
   ['EMMET', { method: emmet }],
+  ['KN', { method: kn }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {
