@@ -5,6 +5,7 @@ import { memit } from '../methods/memit/index.js';
 import { ft } from '../methods/ft/index.js';
 import { ike } from '../methods/ike/index.js';
 import { grace } from '../methods/grace/index.js';
+import { pmet } from '../methods/pmet/index.js';
 import { alphaedit } from '../methods/alphaedit/index.js';
 import { emmet } from '../methods/emmet/index.js';
 import { kn } from '../methods/kn/index.js';
@@ -18,6 +19,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['FT-M', { method: ft, defaults: { objective_optimization: 'target_new' } }],
   ['IKE', { method: ike }],
   ['GRACE', { method: grace }],
+  ['PMET', { method: pmet }],
   ['ALPHAEDIT', { method: alphaedit }],
   ['EMMET', { method: emmet }],
   ['KN', { method: kn }],
