@@ -8,7 +8,7 @@
 // of one method, a curve of two measurements), a bar plot when a run has a value.
 import { layoutFor, metricName, MetricFilter, orderKeys, orderTags } from './protocols.js';
 import { DASHES, MARKERS, seriesColor, type BarChart, type Chart, type LineSeries } from './plot.js';
-import type { Run } from './runs.js';
+import type { CurvePoint, Run } from './runs.js';
 
 export interface NamedChart {
   /** File name without extension: `batch-size_<tag>_<model>`, `sequential_<tag>_<model>`, `bars_<tag>`. */
@@ -58,14 +58,21 @@ export function sequentialCharts(runs: Run[], filter: MetricFilter): NamedChart[
     // Lines are named by method; by run when two runs of one method are compared.
     const methods = group.map((r) => r.method);
     const name = (r: Run) => `${methods.filter((m) => m === r.method).length > 1 ? r.label : r.method}${r.complete ? '' : ' (partial)'}`;
-    for (const tag of orderTags(group.flatMap((r) => r.curve.flatMap((p) => Object.keys(p.metrics))))) {
-      const lines = group.map((r) => ({ method: name(r), points: r.curve.map((p) => ({ x: p.edits, values: p.metrics[tag] ?? {} })) }));
-      const series = lineSeries(tag, lines, filter);
-      if (!series.some((s) => s.points.length >= 2)) continue;
-      out.push({
-        name: fileName('sequential', tag, model),
-        chart: { kind: 'line', title: `${layoutFor(tag).label}: metrics vs number of sequential edits (${model})`, xLabel: 'number of edits', yLabel: `${layoutFor(tag).label} metric (%)`, xScale: 'linear', series },
-      });
+    // all edited cases; then (where the runs recorded it) only the cases whose subject was edited once so far
+    const views = [
+      { file: 'sequential', of: (p: CurvePoint) => p.metrics, note: '' },
+      { file: 'sequential-one-edit-per-subject', of: (p: CurvePoint) => p.oneEditPerSubject, note: ', cases with one edit per subject' },
+    ];
+    for (const view of views) {
+      for (const tag of orderTags(group.flatMap((r) => r.curve.flatMap((p) => Object.keys(view.of(p) ?? {}))))) {
+        const lines = group.map((r) => ({ method: name(r), points: r.curve.flatMap((p) => (view.of(p) ? [{ x: p.edits, values: view.of(p)![tag] ?? {} }] : [])) }));
+        const series = lineSeries(tag, lines, filter);
+        if (!series.some((s) => s.points.length >= 2)) continue;
+        out.push({
+          name: fileName(view.file, tag, model),
+          chart: { kind: 'line', title: `${layoutFor(tag).label}: metrics vs number of sequential edits (${model}${view.note})`, xLabel: 'number of edits', yLabel: `${layoutFor(tag).label} metric (%)`, xScale: 'linear', series },
+        });
+      }
     }
   }
   return out;

@@ -11,6 +11,7 @@ import { MetricFilter } from './protocols.js';
 import type { Run } from './runs.js';
 import { sceneToSvg } from './svg.js';
 import { buildTable, tableMarkdown, type ReportTable } from './table.js';
+import { curveMarkdown } from './curve-table.js';
 
 export { readRun, readRuns, expandRunDirs, normalizeSummary, SUMMARY_FILE, type Run, type CurvePoint, type MetricValues } from './runs.js';
 export { buildTable, tableMarkdown, settingText, formatValue, type ReportTable, type Column, type Row, type TableOptions } from './table.js';
@@ -51,6 +52,7 @@ export function writeReport(runs: Run[], opts: ReportOptions): ReportResult {
   const filter = new MetricFilter(opts.metrics);
   const table = buildTable(runs, { pre: opts.pre, filter });
   const tableMd = tableMarkdown(table, runs);
+  const curveMd = curveMarkdown(runs);
   const { charts, notes } = opts.plots === false ? { charts: [], notes: [] } : reportCharts(runs, filter);
   if (!filter.empty && !table.columns.some((c) => c.protocol)) notes.push(`no metric of these runs matches --metrics ${opts.metrics!.join(',')}`);
   prepareOutDir(opts.out, 'report', { legacy: isUnmarkedReportDir, writes: ['report.md', 'report.json', ...charts.flatMap((c) => [`${c.name}.svg`, `${c.name}.png`])] });
@@ -65,6 +67,7 @@ export function writeReport(runs: Run[], opts: ReportOptions): ReportResult {
     '# lmedit report', '',
     ...runs.map((r) => `- ${r.label}: \`${r.dir}\``), '',
     tableMd, '',
+    ...(curveMd ? [curveMd] : []),
     ...(charts.length > 0 ? ['## Plots', '', ...charts.map((c) => `![${c.chart.title}](${c.name}.svg)`), ''] : []),
   ].join('\n');
   const json = {

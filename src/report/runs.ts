@@ -11,6 +11,10 @@ export interface CurvePoint {
   /** Edits made so far; the metrics are over all of them, measured after the last. */
   edits: number;
   metrics: Record<string, MetricValues>;
+  /** The same over the cases whose subject no other edit so far touched. */
+  oneEditPerSubject?: Record<string, MetricValues>;
+  /** How many cases that is. */
+  oneEditPerSubjectN?: number;
 }
 
 export interface Run {
@@ -147,7 +151,13 @@ function readCurve(curve: unknown, bad: (what: string) => Error): CurvePoint[] {
     const groups = point.metrics === undefined ? {} : asObject(point.metrics, `curve[${i}].metrics must be an object`, bad);
     const metrics: Record<string, MetricValues> = {};
     for (const [tag, v] of Object.entries(groups)) metrics[tag] = values(v, `curve[${i}].metrics['${tag}']`, bad) ?? {};
-    return { edits, metrics };
+    const single = point.oneEditPerSubject === undefined || point.oneEditPerSubject === null ? undefined
+      : asObject(point.oneEditPerSubject, `curve[${i}].oneEditPerSubject must be an object {n, metrics}`, bad);
+    if (!single) return { edits, metrics };
+    const singleGroups = asObject(single.metrics ?? {}, `curve[${i}].oneEditPerSubject.metrics must be an object`, bad);
+    const oneEditPerSubject: Record<string, MetricValues> = {};
+    for (const [tag, v] of Object.entries(singleGroups)) oneEditPerSubject[tag] = values(v, `curve[${i}].oneEditPerSubject.metrics['${tag}']`, bad) ?? {};
+    return { edits, metrics, oneEditPerSubject, oneEditPerSubjectN: num(single.n) };
   });
   return points.sort((a, b) => a.edits - b.edits);
 }

@@ -96,6 +96,11 @@ describe('evaluation runs on kbgpt', () => {
     const s = await evaluate({ editor: newEditor(), cases, out, mode: 'sequential', curve: [1, 3], otherTask: { file: mc, items: readMultipleChoice(mc) } });
     assert.deepEqual(s.curve!.map((p) => p.edits), [1, 3]);
     assert.equal(s.curve![1].metrics['rome-counterfact-prob'].n, 3);
+    // the subset whose subject was edited once so far (kbgpt's cases come two or three per person)
+    const subjects = cases.map((c) => c.request.subject);
+    const once = subjects.filter((x) => subjects.filter((y) => y === x).length === 1).length;
+    assert.equal(s.curve![1].oneEditPerSubject?.n, once || undefined);
+    assert.equal(s.curve![0].oneEditPerSubject?.n, 1, 'one edit: its subject was edited once');
     assert.deepEqual(readCaseLines(join(out, 'cases.jsonl')).map((l) => l.editsApplied), [1, 2, 3]);
     const other = s.metrics['other-task'];
     assert.equal(other.pre.n, 10);

@@ -12,6 +12,7 @@ import {
   buildTable, crc32, layoutChart, MetricFilter, PALETTE, rasterize, readRun, readRuns, reportCharts, sceneToSvg,
   tableMarkdown, writeReport, type Chart, type Run, type Scene,
 } from '../../src/report/index.js';
+import { curveMarkdown } from '../../src/report/curve-table.js';
 import { REPO_ROOT } from '../data.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lmedit-report-'));
@@ -59,8 +60,8 @@ const DIRS = {
     name: 'ft-seq', method: 'FT-L', mode: 'sequential', complete: false, rome: { ES: 30, PS: 20, NS: 40, S: 27 }, easy: easyPost(40),
     curve: [
       { edits: 50, metrics: { [ROME]: { n: 50, ES: 60, PS: 45, NS: 60 }, [EASY]: { reliability: 70 } } },
-      { edits: 10, metrics: { [ROME]: { n: 10, ES: 90, PS: 70, NS: 80 }, [EASY]: { reliability: 80 } } },
-      { edits: 100, metrics: { [ROME]: { n: 100, ES: 30, PS: 20, NS: 40 }, [EASY]: { reliability: 40 } } },
+      { edits: 10, metrics: { [ROME]: { n: 10, ES: 90, PS: 70, NS: 80 }, [EASY]: { reliability: 80 } }, oneEditPerSubject: { n: 8, metrics: { [ROME]: { n: 8, ES: 100, PS: 75, NS: 80 } } } },
+      { edits: 100, metrics: { [ROME]: { n: 100, ES: 30, PS: 20, NS: 40 }, [EASY]: { reliability: 40 } }, oneEditPerSubject: { n: 61, metrics: { [ROME]: { n: 61, ES: 45, PS: 30, NS: 40 } } } },
     ],
   })),
 };
@@ -210,6 +211,21 @@ describe('plots', () => {
     assert.ok(p10[1] < p50[1] && p50[1] < p100[1], 'ES 90 → 60 → 30');
     assert.ok(chart(readRuns(ALL), 'sequential_easyedit-token_kbgpt'));
     assert.equal(chart(readRuns([DIRS.rome, DIRS.memit10]), 'sequential_rome-counterfact-prob_kbgpt'), undefined, 'no sequential run, no plot');
+  });
+
+  test('the curve over the cases with one edit per subject: a plot and a table with their counts', () => {
+    const c = chart(readRuns(ALL), 'sequential-one-edit-per-subject_rome-counterfact-prob_kbgpt')!;
+    const lines = polylines(sceneToSvg(layoutChart(c)));
+    assert.deepEqual(lines[0].points.length, 2, 'only the points that recorded the subset');
+    assert.ok(lines[0].points[0][1] < lines[0].points[1][1], 'ES 100 → 45');
+    assert.equal(chart(readRuns(ALL), 'sequential-one-edit-per-subject_easyedit-token_kbgpt'), undefined, 'no subset metrics, no plot');
+    const md = curveMarkdown(readRuns([DIRS.ftSeq]));
+    const [all, single] = md.split('Only the cases').map(markdownRows);
+    assert.deepEqual(all.map((r) => r['edits so far']), ['10', '50', '100']);
+    assert.equal(all[0]['ft-seq ES / PS / NS'], '90.0 / 70.0 / 80.0');
+    assert.equal(all[2]['ft-seq Rel. / Loc.'], '40.0 / —');
+    assert.deepEqual(single.map((r) => [r['edits so far'], r['ft-seq ES / PS / NS']]), [['10', '100.0 / 75.0 / 80.0 (n 8)'], ['100', '45.0 / 30.0 / 40.0 (n 61)']]);
+    assert.equal(curveMarkdown(readRuns([DIRS.rome])), '', 'no sequential run, no table');
   });
 
   test('grouped bars: groups = metrics of one protocol, bars = runs', () => {
