@@ -10,7 +10,7 @@ import { checkOutputTargets, defaultHparams, hparamOverrides, pct, statsProvider
 
 const USAGE = `usage: lmedit edit --model <dir|repo id> --prompt "The Eiffel Tower is located in" --subject "Eiffel Tower" --target "Rome" [options]
 
-  --method M          ROME (default), R-ROME, MEMIT, FT-L, FT-M
+  --method M          ROME (default), R-ROME, MEMIT, EMMET, AlphaEdit, PMET, KN, FT-L, FT-M, GRACE, IKE
   --ground-truth T    the current answer (reported: is the new target now more likely?)
   --hparams FILE      hparams YAML (default: hparams/<METHOD>/<model name>.yaml)
   --set FIELD=VALUE   override one hparams field (repeatable; YAML value), e.g. --set layers=[3]

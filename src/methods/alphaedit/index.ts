@@ -13,8 +13,8 @@ import type { CausalLM } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
 import type { ComputeContext, Edit, EditMethod, SessionContext, WeightDelta } from '../types.js';
-import { computeKeys, computeTargets, currentZ, templateGroups } from '../memit/parts.js';
-import { applyDelta, weightLayout } from '../delta.js';
+import { batchDiagnostics, computeKeys, computeTargets, currentZ, templatedSession, updateLayersInOrder } from '../memit/parts.js';
+import { weightLayout } from '../delta.js';
 import { ALPHAEDIT_SCHEMA, type AlphaEditHparams } from './hparams.js';
 import { nullSpaceProjection, type Projection } from './projection.js';
 
@@ -23,7 +23,7 @@ export const keysMemoryName = (module: string): string => `keys.${module}`;
 
 /** What an AlphaEdit session keeps across edits: the template groups and P per statistics key (not the keys). */
 interface AlphaEditState {
-  templates: () => string[][];
+  groups: string[][];
   projections: Map<string, Projection>;
 }
 
@@ -38,16 +38,11 @@ export const alphaedit: EditMethod<AlphaEditHparams> = {
   },
 
   open(model, h, ctx) {
-    let groups: string[][] | undefined;
-    const state: AlphaEditState = { templates: () => (groups ??= templateGroups(model, ctx, h)), projections: new Map() };
-    return {
-      prepare: () => void state.templates(),
-      compute: (requests, c) => computeBatch(model, requests, h, ctx, c, state),
-      dispose: () => {
-        for (const p of state.projections.values()) p.P.dispose();
-        state.projections.clear();
-      },
-    };
+    const projections = new Map<string, Projection>();
+    return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, ctx, c, { groups, projections }), () => {
+      for (const p of projections.values()) p.P.dispose();
+      projections.clear();
+    });
   },
 };
 
@@ -75,23 +70,22 @@ function previousKeyMoment(previous: readonly Edit[] | undefined, module: string
 function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: AlphaEditHparams, session: SessionContext, c: ComputeContext, state: AlphaEditState): Edit {
   const started = performance.now();
   const ctx = { ...session, ...c };
-  const groups = state.templates();
+  const { groups } = state;
   const layers = [...h.layers].sort((a, b) => a - b);
   const zModule = h.layer_module_tmp.replace('{}', String(layers[layers.length - 1]));
   const { zs, perRequest } = computeTargets(model, requests, h, ctx, groups, zModule, 'AlphaEdit');
   const modules = layers.map((l) => h.rewrite_module_tmp.replace('{}', String(l)));
   const params = modules.map((m) => `${m}.weight`);
-  const snapshot = model.snapshot(params);
-  const deltas: WeightDelta[] = [];
   const statsKeys: string[] = [];
-  const layerInfo: Record<string, number>[] = [];
   const memory: Record<string, Tensor> = {};
+  let results;
   try {
-    modules.forEach((module, i) => {
+    results = updateLayersInOrder(model, params, (i) => {
+      const module = modules[i];
       ctx.log?.(`AlphaEdit update of ${module} (${i + 1}/${layers.length}) for ${requests.length} edits`);
       const { p, key } = projectionFor(model, module, h, session, state);
       statsKeys.push(key);
-      const { delta, info } = tidy(() => noGrad(() => {
+      return tidy(() => noGrad(() => {
         const K = computeKeys(model, ctx, requests, groups, module, h.fact_token).to('float64').t(); // [in, n]
         const R = zs.sub(currentZ(model, ctx, requests, zModule, h.fact_token)).to('float64').t(); // [d, n]
         const resid = R.div(layers.length - i);
@@ -108,28 +102,21 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: AlphaEd
           info: { layer: layers[i], nullity: p.nullity, previousKeys: prev.count, residual: R.norm().item(), keyInNullSpace: P.matmul(K).norm().item() / K.norm().item() },
         };
       }));
-      applyDelta(model, delta);
-      deltas.push(delta);
-      layerInfo.push(info);
-    });
-    // the keys this edit wrote, read with the updated weights (the reference adds them to cache_c after the loop)
-    modules.forEach((module) => {
-      memory[keysMemoryName(module)] = keep(tidy(() => computeKeys(model, ctx, requests, groups, module, h.fact_token).t().contiguous()));
+    }, () => {
+      // the keys this edit wrote, read with the updated weights (the reference adds them to cache_c after its loop)
+      for (const module of modules) {
+        memory[keysMemoryName(module)] = keep(tidy(() => computeKeys(model, ctx, requests, groups, module, h.fact_token).t().contiguous()));
+      }
     });
   } finally {
-    model.restore(snapshot, { dispose: true });
     zs.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
   return {
-    deltas,
+    deltas: results.map((r) => r.delta),
     statsKeys,
     memory,
-    diagnostics: requests.map((r, i) => ({
-      caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
-      lossTrace: perRequest[i].trace, norms: { zInit: perRequest[i].initial, delta: perRequest[i].delta },
-      extra: { valueCached: perRequest[i].cached, layers: layerInfo },
-    })),
+    diagnostics: batchDiagnostics(requests, seconds, perRequest, () => ({ layers: results.map((r) => r.info) })),
   };
 }
 

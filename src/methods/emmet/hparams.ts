@@ -1,11 +1,8 @@
 // EMMET hyper-parameters: EasyEdit's field names (easyeditor/models/emmet/emmet_hparams.py, hparams/EMMET/*.yaml).
-import { MODULE_TEMPLATE_FIELDS, STATS_FIELDS, type ModuleTemplateHparams, type Schema, type StatsHparams } from '../hparams.js';
-import { VALUE_FIELDS, type ValueHparams } from '../rome/hparams.js';
-import type { TemplateHparams } from '../memit/parts.js';
+import type { Schema } from '../hparams.js';
+import { MEMIT_SCHEMA, type MemitHparams } from '../memit/hparams.js';
 
-export interface EmmetHparams extends ValueHparams, StatsHparams, ModuleTemplateHparams, TemplateHparams {
-  layers: number[];
-  layer_selection: string;
+export interface EmmetHparams extends MemitHparams {
   /** w in C = w·E[k kᵀ] + μI (EasyEdit: cov *= mom2_update_weight). */
   mom2_update_weight: number;
   /** μ in C = w·E[k kᵀ] + μI: a penalty on ‖ΔW‖ added to the preservation term. */
@@ -17,17 +14,9 @@ export interface EmmetHparams extends ValueHparams, StatsHparams, ModuleTemplate
 }
 
 export const EMMET_SCHEMA: Schema = {
-  layers: { type: 'integer[]', doc: 'layers whose MLP down-projections share the update (the last one is the z layer)', min: 0, minItems: 1 },
-  layer_selection: { type: 'string', default: 'all' },
-  ...VALUE_FIELDS,
-  clamp_norm_factor: { type: 'number', default: 0.75, exclusiveMin: 0 },
-  ...STATS_FIELDS,
+  ...MEMIT_SCHEMA,
   mom2_update_weight: { type: 'number', default: 1, exclusiveMin: 0, doc: 'C is scaled by it before inversion' },
   update_norm_lambda: { type: 'number', default: 0, min: 0 },
   emmet_lambda: { type: 'number', default: 0.1, min: 0 },
   calculate_objective_value: { type: 'boolean', default: false },
-  ...MODULE_TEMPLATE_FIELDS,
-  layer_module_tmp: { type: 'string' },
-  context_templates: { type: 'string[]|null', default: null },
-  context_template_length_params: { type: 'number[][]|null', default: null, min: 0 },
 };

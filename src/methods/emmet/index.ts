@@ -11,9 +11,9 @@ import type { CausalLM } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
 import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
-import { computeKeys, computeTargets, currentZ, templateGroups } from '../memit/parts.js';
+import { computeKeys, computeTargets, currentZ, templatedSession, updateLayersInOrder } from '../memit/parts.js';
 import { InverseCovarianceCache } from '../rome/key.js';
-import { applyDelta, weightLayout } from '../delta.js';
+import { weightLayout } from '../delta.js';
 import { EMMET_SCHEMA, type EmmetHparams } from './hparams.js';
 import { emmetDelta, emmetFactors, preservationInverse } from './solve.js';
 
@@ -31,14 +31,8 @@ export const emmet: EditMethod<EmmetHparams> = {
   },
 
   open(model, h, ctx) {
-    let groups: string[][] | undefined;
-    const templates = () => (groups ??= templateGroups(model, ctx, h));
     const inverses = new InverseCovarianceCache();
-    return {
-      prepare: () => void templates(),
-      compute: (requests, c) => computeBatch(model, requests, h, { ...ctx, ...c }, templates(), inverses),
-      dispose: () => inverses.dispose(),
-    };
+    return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, { ...ctx, ...c }, groups, inverses), () => inverses.dispose());
   },
 };
 
@@ -61,18 +55,10 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: EmmetHp
   const zModule = h.layer_module_tmp.replace('{}', String(layers[layers.length - 1]));
   const { zs, perRequest: values } = computeTargets(model, requests, h, ctx, groups, zModule, 'EMMET');
   const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
-  const snapshot = model.snapshot(params);
-  const results: LayerResult[] = [];
-  try {
-    layers.forEach((layer, i) => {
-      ctx.log?.(`EMMET update of layer ${layer} (${i + 1}/${layers.length}) for ${requests.length} edits`);
-      const r = layerUpdate(model, requests, h, ctx, groups, { layer, param: params[i], remaining: layers.length - i, zs, zModule }, inverses);
-      applyDelta(model, r.delta); // the next layer's residual is measured with this update in place
-      results.push(r);
-    });
-  } finally {
-    model.restore(snapshot, { dispose: true });
-  }
+  const results: LayerResult[] = updateLayersInOrder(model, params, (i) => {
+    ctx.log?.(`EMMET update of layer ${layers[i]} (${i + 1}/${layers.length}) for ${requests.length} edits`);
+    return layerUpdate(model, requests, h, ctx, groups, { layer: layers[i], param: params[i], remaining: layers.length - i, zs, zModule }, inverses);
+  });
   const targets = ctx.recordVectors ? noGrad(() => requests.map((_, j) => zs.select(0, j).toFlatArray())) : undefined;
   zs.dispose();
   const seconds = (performance.now() - started) / 1000;

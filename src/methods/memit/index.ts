@@ -9,8 +9,8 @@ import type { CausalLM } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
 import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
-import { computeKeys, computeTargets, currentZ, templateGroups } from './parts.js';
-import { applyDelta, weightLayout } from '../delta.js';
+import { batchDiagnostics, computeKeys, computeTargets, currentZ, templatedSession, updateLayersInOrder } from './parts.js';
+import { weightLayout } from '../delta.js';
 import { MEMIT_SCHEMA, type MemitHparams } from './hparams.js';
 
 export const memit: EditMethod<MemitHparams> = {
@@ -24,13 +24,7 @@ export const memit: EditMethod<MemitHparams> = {
   },
 
   open(model, h, ctx) {
-    let groups: string[][] | undefined;
-    const templates = () => (groups ??= templateGroups(model, ctx, h));
-    return {
-      prepare: () => void templates(),
-      compute: (requests, c) => computeBatch(model, requests, h, { ...ctx, ...c }, templates()),
-      dispose: () => undefined,
-    };
+    return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, { ...ctx, ...c }, groups));
   },
 };
 
@@ -44,14 +38,13 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHp
   const { zs, perRequest: values } = computeTargets(model, requests, h, ctx, groups, zModule, 'MEMIT');
   // 2. spread the residual over the layers, applying each update before computing the next layer's residual
   const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
-  const snapshot = model.snapshot(params);
-  const deltas: WeightDelta[] = [];
   const statsKeys: string[] = [];
+  let deltas: WeightDelta[];
   try {
-    layers.forEach((layer, i) => {
-      const module = h.rewrite_module_tmp.replace('{}', String(layer));
-      ctx.log?.(`MEMIT update of layer ${layer} (${i + 1}/${layers.length}) for ${requests.length} edits`);
-      const delta = tidy(() => noGrad(() => {
+    deltas = updateLayersInOrder(model, params, (i) => {
+      const module = h.rewrite_module_tmp.replace('{}', String(layers[i]));
+      ctx.log?.(`MEMIT update of layer ${layers[i]} (${i + 1}/${layers.length}) for ${requests.length} edits`);
+      return tidy(() => noGrad(() => {
         const K = computeKeys(model, ctx, requests, groups, module, h.fact_token).to('float64').t(); // [in, n]
         const R = zs.sub(currentZ(model, ctx, requests, zModule, h.fact_token)).to('float64').t(); // [d, n]
         let A = K.matmul(K.t());
@@ -65,28 +58,17 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHp
         }
         const adjK = linalg.solve(A, K); // [in, n]
         const resid = R.div(layers.length - i); // [d, n]
-        const layout = weightLayout(model, params[i]);
-        const d: WeightDelta = layout === 'out_in'
+        const d: WeightDelta = weightLayout(model, params[i]) === 'out_in'
           ? { param: params[i], left: resid.to(model.dtype), right: adjK.to(model.dtype) }
           : { param: params[i], left: adjK.to(model.dtype), right: resid.to(model.dtype) };
-        return keep(d);
+        return { delta: keep(d) };
       }));
-      applyDelta(model, delta);
-      deltas.push(delta);
-    });
+    }).map((r) => r.delta);
   } finally {
-    model.restore(snapshot, { dispose: true });
     zs.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  return {
-    deltas,
-    statsKeys,
-    diagnostics: requests.map((r, i) => ({
-      caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
-      lossTrace: values[i].trace, norms: { zInit: values[i].initial, delta: values[i].delta }, extra: { valueCached: values[i].cached },
-    })),
-  };
+  return { deltas, statsKeys, diagnostics: batchDiagnostics(requests, seconds, values) };
 }
 
 

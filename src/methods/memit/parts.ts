@@ -4,7 +4,8 @@
 import { stack, tidy, keep, type Tensor } from '../../tensor/index.js';
 import type { CausalLM } from '../../models/index.js';
 import type { NormalizedRequest } from '../request.js';
-import type { EditContext, LossStep, SessionContext } from '../types.js';
+import type { ComputeContext, Edit, EditContext, EditDiagnostics, LossStep, MethodSession, SessionContext, WeightDelta } from '../types.js';
+import { applyDelta } from '../delta.js';
 import { representationsAt, type FactToken } from '../locate.js';
 import { subjectPositions } from '../rome/key.js';
 import { optimizeValue } from '../rome/value.js';
@@ -66,4 +67,44 @@ export function computeTargets(model: CausalLM, requests: NormalizedRequest[], h
   const zs = keep(stack(values.map((v) => v.z), 0));
   values.forEach((v) => v.z.dispose());
   return { zs, perRequest: values.map(({ trace, initial, delta, cached }) => ({ trace, initial, delta, cached })) };
+}
+
+/**
+ * A session of a MEMIT-style method: the template groups, sampled from the unedited model on first use (prepare()
+ * samples them before a resumed run adopts saved weights), and the method's own state freed with it.
+ */
+export function templatedSession(model: CausalLM, ctx: SessionContext, h: TemplateHparams,
+  compute: (requests: NormalizedRequest[], c: ComputeContext, groups: string[][]) => Edit, dispose: () => void = () => undefined): MethodSession {
+  let groups: string[][] | undefined;
+  const templates = () => (groups ??= templateGroups(model, ctx, h));
+  return { prepare: () => void templates(), compute: (requests, c) => compute(requests, c, templates()), dispose };
+}
+
+/**
+ * Computes the layers' updates in order, applying each before the next is computed (a later layer's residual reads
+ * the earlier updates, as MEMIT), runs `withAllApplied` with every update in place, then restores the weights.
+ */
+export function updateLayersInOrder<T extends { delta: WeightDelta }>(model: CausalLM, params: string[], update: (i: number) => T, withAllApplied?: () => void): T[] {
+  const snapshot = model.snapshot(params);
+  const out: T[] = [];
+  try {
+    params.forEach((_, i) => {
+      const r = update(i);
+      applyDelta(model, r.delta);
+      out.push(r);
+    });
+    withAllApplied?.();
+  } finally {
+    model.restore(snapshot, { dispose: true });
+  }
+  return out;
+}
+
+/** Per-request diagnostics of a batch: its time shared evenly, the z optimisation's trace and norms. */
+export function batchDiagnostics(requests: NormalizedRequest[], seconds: number, perRequest: Targets['perRequest'], extra: (j: number) => Record<string, unknown> = () => ({})): EditDiagnostics[] {
+  return requests.map((r, j) => ({
+    caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
+    lossTrace: perRequest[j].trace, norms: { zInit: perRequest[j].initial, delta: perRequest[j].delta },
+    extra: { valueCached: perRequest[j].cached, ...extra(j) },
+  }));
 }

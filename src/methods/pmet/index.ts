@@ -10,8 +10,7 @@ import type { CausalLM } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
 import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
-import { computeKeys, currentZ, templateGroups } from '../memit/parts.js';
-import { applyDelta } from '../delta.js';
+import { computeKeys, currentZ, templatedSession, updateLayersInOrder } from '../memit/parts.js';
 import { noGrad, tidy } from '../../tensor/index.js';
 import { computeJointTargets, layerUpdate, residualDivisor } from './parts.js';
 import { PMET_SCHEMA, type PmetHparams } from './hparams.js';
@@ -35,13 +34,7 @@ export const pmet: EditMethod<PmetHparams> = {
   },
 
   open(model, h, ctx) {
-    let groups: string[][] | undefined;
-    const templates = () => (groups ??= templateGroups(model, ctx, h));
-    return {
-      prepare: () => void templates(),
-      compute: (requests, c) => computeBatch(model, requests, h, { ...ctx, ...c }, templates()),
-      dispose: () => undefined,
-    };
+    return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, { ...ctx, ...c }, groups));
   },
 };
 
@@ -55,14 +48,13 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: PmetHpa
   const { zs, perRequest } = computeJointTargets(model, requests, h, ctx, groups, h.attn_module_tmp.replace('{}', zLayer), mlpZ);
   // 2. spread the FFN residual over the layers, applying each update before computing the next layer's residual
   const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
-  const snapshot = model.snapshot(params);
-  const deltas: WeightDelta[] = [];
   const statsKeys: string[] = [];
+  let deltas: WeightDelta[];
   try {
-    layers.forEach((layer, i) => {
-      const module = h.rewrite_module_tmp.replace('{}', String(layer));
-      ctx.log?.(`PMET update of layer ${layer} (${i + 1}/${layers.length}) for ${requests.length} edits`);
-      const delta = tidy(() => noGrad(() => {
+    deltas = updateLayersInOrder(model, params, (i) => {
+      const module = h.rewrite_module_tmp.replace('{}', String(layers[i]));
+      ctx.log?.(`PMET update of layer ${layers[i]} (${i + 1}/${layers.length}) for ${requests.length} edits`);
+      return { delta: tidy(() => noGrad(() => {
         const K = computeKeys(model, ctx, requests, groups, module, h.fact_token); // [n, in]
         const R = zs.sub(currentZ(model, ctx, requests, mlpZ, h.fact_token)); // [n, d]
         let mom2 = null;
@@ -73,12 +65,9 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: PmetHpa
           mom2 = c.mom2;
         }
         return layerUpdate(model, params[i], K, R, mom2, h.mom2_update_weight, residualDivisor(i, layers.length));
-      }));
-      applyDelta(model, delta);
-      deltas.push(delta);
-    });
+      })) };
+    }).map((r) => r.delta);
   } finally {
-    model.restore(snapshot, { dispose: true });
     zs.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
