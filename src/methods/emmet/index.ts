@@ -8,7 +8,7 @@
 //   The model is left unchanged; the deltas are returned as exact rank-≤n factors.
 import { noGrad, tidy, keep, type Tensor } from '../../tensor/index.js';
 import type { CausalLM } from '../../models/index.js';
-import { checkAgainstModel } from '../hparams.js';
+import { memit } from '../memit/index.js';
 import type { NormalizedRequest } from '../request.js';
 import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
 import { computeKeys, computeTargets, currentZ, templatedSession, updateLayersInOrder } from '../memit/parts.js';
@@ -23,8 +23,7 @@ export const emmet: EditMethod<EmmetHparams> = {
   batching: 'batch',
 
   check(model, h, source) {
-    if (h.layers.length === 0) throw new Error(`${source}: layers is empty`);
-    checkAgainstModel(model, source, h.layers, { rewrite_module_tmp: h.rewrite_module_tmp, layer_module_tmp: h.layer_module_tmp });
+    memit.check(model, h, source);
     if (!['subject_last', 'subject_first', 'subject_first_after_last', 'last'].includes(h.fact_token)) {
       throw new Error(`${source}: fact_token '${h.fact_token}' is not one of subject_last, subject_first, subject_first_after_last, last`);
     }
