@@ -11,6 +11,7 @@ import { applyCommand } from './commands/apply.js';
 import { evalCommand } from './commands/eval.js';
 import { reportCommand } from './commands/report.js';
 import { traceCommand } from './commands/trace.js';
+import { lifelongCommand } from './commands/lifelong.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   generate: { run: generateCommand, help: 'generate text from a prompt (streams tokens)' },
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   apply: { run: applyCommand, help: 'apply an edit pack to the base model it was made from' },
   eval: { run: evalCommand, help: 'edit many cases (single/batch/sequential) and measure ES/PS/NS (ROME protocol)' },
   trace: { run: traceCommand, help: 'causal tracing (ROME): where a fact is recalled, by layer and token; heatmaps (SVG, PNG)' },
+  lifelong: { run: lifelongCommand, help: 'the lifelong-editing benchmark: sequential edits with several methods, curves, conflicts, efficiency' },
   report: { run: reportCommand, help: 'compare eval runs side by side: Markdown/JSON table and plots (SVG, PNG)' },
 };
 

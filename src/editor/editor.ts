@@ -17,6 +17,9 @@ import type { StateFile, StateManifest } from './state-file.js';
 import { assertFinite } from '../io/finite.js';
 import { DiskValueCache, scopedValueCache, type ValueCache } from '../methods/value-cache.js';
 import { defaultStatsDir, modelFingerprint } from '../stats/index.js';
+import { conflictMessage, findConflicts, type ConflictOptions, type EditConflict } from './conflicts.js';
+
+export type { ConflictOptions, EditConflict } from './conflicts.js';
 
 export interface EditorOptions {
   /** alg_name: ROME, R-ROME, MEMIT, FT-L, FT-M, … */
@@ -40,6 +43,11 @@ export interface EditorOptions {
   pool?: NormalizedRequest[];
   /** Edit this EditedModel (e.g. one loaded with its patches) instead of a fresh one over `model`. */
   edited?: EditedModel;
+  /**
+   * Edit-conflict warnings (conflicts.ts): before an edit is applied, the earlier edits whose keys it reaches are
+   * recorded in EditRecord.conflicts and named in one warning through `log`. Default: on, threshold 0.5.
+   */
+  conflicts?: ConflictOptions;
 }
 
 export interface RequestReport extends EditDiagnostics {
@@ -58,6 +66,8 @@ export interface EditRecord {
   statsKeys: string[];
   seconds: number;
   active: boolean;
+  /** Earlier edits whose keys this one reaches (conflicts.ts), found before it was applied; [] when none. */
+  conflicts: EditConflict[];
   /**
    * 'state': parameters set to saved values (adoptState, e.g. a resumed sequential run) rather than computed by the
    * method.
@@ -120,6 +130,9 @@ export class Editor {
     const previous = this.edited.activeEdits.map((a) => a.edit);
     const edit = this.session.compute(requests, { editId: id, valueCache: this.edited.pristine ? this.valueCache() : undefined, previous });
     for (const d of edit.deltas) assertFiniteDelta(d, `${this.methodName} edit ${id}`);
+    const earlier = this.activeEdits.map((r) => ({ id: r.id, edit: r.edit, requests: r.requests }));
+    const conflicts = findConflicts(this.model, id, edit, earlier, this.options.conflicts);
+    if (conflicts.length) this.options.log?.(conflictMessage(id, requests, conflicts, this.methodName));
     this.edited.apply(id, edit, { method: this.methodName, hparams: this.hparams, requests });
     const seconds = (performance.now() - started) / 1000;
     const norm = edit.deltas.reduce((s, d) => s + deltaNorm(d) ** 2, 0) ** 0.5;
@@ -131,7 +144,7 @@ export class Editor {
     }));
     const record: EditRecord = {
       id, method: this.methodName, requests, deltas: edit.deltas, edit, reports,
-      statsKeys: [...new Set(edit.statsKeys)], seconds, active: true,
+      statsKeys: [...new Set(edit.statsKeys)], seconds, active: true, conflicts,
     };
     this.history.push(record);
     return record;
@@ -184,7 +197,7 @@ export class Editor {
     const a = this.edited.adopt(id, values, { method: this.methodName, hparams: this.hparams, requests: normalized });
     const record: EditRecord = {
       id, method: this.methodName, requests: normalized, deltas: [], edit: a.edit, reports: [], statsKeys: [],
-      seconds: 0, active: true, kind: 'state',
+      seconds: 0, active: true, kind: 'state', conflicts: [],
     };
     this.history.push(record);
     return record;
@@ -202,7 +215,7 @@ export class Editor {
       this.nextId = Math.max(this.nextId, idNumber(a.id) + 1);
       this.history.push({
         id: a.id, method: a.method, requests: a.requests, deltas: a.edit.deltas, edit: a.edit, reports: [], statsKeys: [],
-        seconds: 0, active: true, kind: a.values ? 'state' : 'edit',
+        seconds: 0, active: true, kind: a.values ? 'state' : 'edit', conflicts: [],
       });
     }
     this.session.adopt?.(this.edited);

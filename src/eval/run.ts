@@ -24,6 +24,9 @@ import { allCaseMetrics, PROTOCOLS, summarizeAll } from './protocols.js';
 import { multipleChoiceAccuracy, type ChoiceItem } from './multiple-choice.js';
 import { generateForMetrics, nGramEntropy, type TfidfModel } from './generation.js';
 import { CASES_FILE, prepareRunDir, readCaseLines, stableHash, type RunIdentity } from './run-dir.js';
+import { conflictScore } from './conflict-score.js';
+import type { ModulePatch } from '../models/index.js';
+import { conflictSummary } from '../editor/conflicts.js';
 import { resumePoint, saveCheckpoint } from './resume.js';
 import {
   efficiencyOf, lmeditVersion, summarizeLines, summaryMarkdown, type CaseLine, type CurvePoint, type GenerationScores, type RunSummary,
@@ -132,12 +135,24 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
     setting: { mode: o.mode, batchSize, measureWhen: o.mode === 'sequential' ? o.measureWhen ?? 'each' : undefined },
     protocols: Object.fromEntries(PROTOCOLS.map((p) => [p.tag, p.description])),
     metrics: summarizeLines({ lines, otherPre, curve: loop.curve }),
-    efficiency: efficiencyOf(lines, loop.chunkSeconds, batchSize, loop.peakTensorBytes, join(o.out, 'summary.json')),
+    efficiency: {
+      ...efficiencyOf(lines, loop.chunkSeconds, batchSize, loop.peakTensorBytes, join(o.out, 'summary.json')),
+      addedParameters: loop.curve.at(-1)?.addedParameters,
+    },
     curve: loop.curve.length ? loop.curve : undefined,
   };
   writeFileAtomicSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   writeFileAtomicSync(join(o.out, 'summary.md'), summaryMarkdown(summary));
   return summary;
+}
+
+/** Numbers the installed patches store (their state's tensors; rollback history, named history*, left out). */
+export function addedParameters(patches: readonly ModulePatch[]): number {
+  let n = 0;
+  for (const p of patches) {
+    for (const [name, t] of Object.entries(p.state().tensors)) if (!name.startsWith('history')) n += t.shape.reduce((a, b) => a * b, 1);
+  }
+  return n;
 }
 
 /** The editing loop of one run: edits chunks under the setting, measures them, appends case lines, checkpoints. */
@@ -204,6 +219,16 @@ class EditingLoop {
     const other = o.otherTask && o.mode !== 'sequential' ? multipleChoiceAccuracy(tok, o.otherTask.items, this.scorer) : undefined;
     const seconds = records.reduce((a, r) => a + r.seconds, 0) / requests.length;
     const reports = records.flatMap((r) => r.reports);
+    // the conflicts each case's edit raised, named by the earlier cases (sequential runs)
+    const conflictsOf = new Map<EditRequest, CaseLine['conflicts']>();
+    if (o.mode === 'sequential') {
+      for (const rec of records) {
+        rec.requests.forEach((_, i) => {
+          const c = chunk.find((x) => String(x.caseId) === String(rec.requests[i].caseId));
+          if (c) conflictsOf.set(c.request, conflictSummary(rec.conflicts.filter((k) => k.request === i)));
+        });
+      }
+    }
     const cachedShare = reports.length ? reports.filter((r) => r.extra?.valueCached === true).length / reports.length : 0;
     chunk.forEach((c, i) => {
       const p = this.pre.get(String(c.caseId))!;
@@ -211,6 +236,7 @@ class EditingLoop {
         caseId: c.caseId, method: o.editor.methodName, mode: o.mode, editsApplied: o.editor.activeEdits.reduce((a, r) => a + r.requests.length, 0),
         seconds, valueCached: cachedShare || undefined, pre: p, post: post[i], metrics: allCaseMetrics(p, post[i]),
         otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined,
+        conflicts: conflictsOf.get(c.request),
         generation: o.generation ? { pre: this.genPre.get(String(c.caseId))!, post: this.generationOf(c) } : undefined,
       };
       appendFileSync(this.casesFile, JSON.stringify(line) + '\n');
@@ -236,9 +262,11 @@ class EditingLoop {
       for (const c of cs) perSubject.set(c.request.subject, (perSubject.get(c.request.subject) ?? 0) + 1);
       const single = rows.filter((_, i) => perSubject.get(cs[i].request.subject) === 1);
       const other = o.otherTask ? multipleChoiceAccuracy(tok, o.otherTask.items, this.scorer) : undefined;
+      const conflicts = conflictScore(readCaseLines(this.casesFile), cs, post);
       this.curve.push({
         edits: soFar.length, metrics, otherTask: other ? { accuracy: other.accuracy, n: other.n } : undefined,
         oneEditPerSubject: single.length ? { n: single.length, metrics: postOf(single) } : undefined,
+        conflicts, addedParameters: addedParameters(o.editor.edited.patches()),
       });
       writeFileAtomicSync(join(o.out, 'curve.json'), JSON.stringify(this.curve, null, 2) + '\n');
     }

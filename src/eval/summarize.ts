@@ -1,6 +1,7 @@
 // The run summary: every protocol's means over the finished cases, before and after, other-task and generation
 // metrics, efficiency, the curve. It reads only case lines, so lines merged from several workers' shards
 // (mergeShards) summarise the same way as one process's.
+import type { ConflictScore } from './conflict-score.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
@@ -24,6 +25,8 @@ export interface CaseLine {
   metrics: Record<string, CaseMetrics>;
   otherTask?: { accuracy: number; n: number };
   generation?: { pre: GenerationScores; post: GenerationScores };
+  /** Sequential: the earlier cases whose keys this case's edit reached before it was applied (src/editor/conflicts.ts). */
+  conflicts?: { caseId?: string | number; editId: string; module: string; reach: number }[];
 }
 
 export interface GenerationScores {
@@ -43,6 +46,10 @@ export interface CurvePoint {
    * per person: a later edit of the subject overwrites an earlier one's key).
    */
   oneEditPerSubject?: { n: number; metrics: Record<string, Summary> };
+  /** How well the conflict warnings so far predict the earlier edits lost by now (conflict-score.ts). */
+  conflicts?: ConflictScore;
+  /** Numbers the edits so far added to the model (module patches; run.ts addedParameters). */
+  addedParameters?: number;
 }
 
 export interface RunSummary {
@@ -62,6 +69,11 @@ export interface RunSummary {
     secondsPerEdit: number; secondsPerChunk: number; chunks: number; peakRssBytes: number; peakTensorBytes: number;
     /** Edits whose optimised value came from the value cache (their time excludes the optimisation); 0 without one. */
     valuesFromCache?: number;
+    /**
+     * Sequential runs with a curve: numbers the edits had added to the model at the last curve point (module patches'
+     * stored tensors, rollback history left out; weight edits change parameters in place and add none).
+     */
+    addedParameters?: number;
   };
   curve?: CurvePoint[];
 }

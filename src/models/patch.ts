@@ -53,6 +53,12 @@ export interface ModulePatch {
   removeEdit?(editId: string): void;
   /** Ids of the edits whose items the patch holds (shared patches). */
   editIds?(): string[];
+  /**
+   * For edit-conflict warnings (src/editor/conflicts.ts): per row of `keys` [N, d_in] (inputs of this module at an
+   * earlier edit's key position), the share of edit `editId`'s own change those inputs receive: 1 where the patch acts
+   * on them as on the edit's own key, 0 where the edit leaves them alone.
+   */
+  reach?(editId: string, keys: Tensor): number[];
   dispose(): void;
 }
 

@@ -19,6 +19,7 @@ export { DatasetError } from './schema.js';
 export { readRecords, RECORD_KEYS, type RawRecord, type ReadRecordsOptions } from './json-records.js';
 export { mulberry32, Reservoir } from './sampling.js';
 export { mergeAddons, loadAddons, distractingNeighbors, type MergeAddonsOptions } from './addons.js';
+export { otherAttributeAddons, OTHER_ATTRIBUTE } from './other-attribute.js';
 export { counterfactRomeCase, flatFormatCase, knoweditCase, mquakeCase, zsreCase };
 
 export type DatasetFormat = 'flat' | 'zsre' | 'counterfact-rome' | 'knowedit' | 'mquake';

@@ -18,8 +18,9 @@ import { weightLayout } from '../delta.js';
 import { ALPHAEDIT_SCHEMA, type AlphaEditHparams } from './hparams.js';
 import { nullSpaceProjection, type Projection } from './projection.js';
 
-/** The memory entry under which an edit keeps the keys it wrote into `module`. */
-export const keysMemoryName = (module: string): string => `keys.${module}`;
+import { keysMemoryName } from '../footprint.js';
+
+export { keysMemoryName };
 
 /** What an AlphaEdit session keeps across edits: the template groups and P per statistics key (not the keys). */
 interface AlphaEditState {

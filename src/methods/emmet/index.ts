@@ -14,6 +14,7 @@ import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
 import { computeKeys, computeTargets, currentZ, templatedSession, updateLayersInOrder } from '../memit/parts.js';
 import { InverseCovarianceCache } from '../rome/key.js';
 import { weightLayout } from '../delta.js';
+import { recordKeys } from '../footprint.js';
 import { EMMET_SCHEMA, type EmmetHparams } from './hparams.js';
 import { emmetDelta, emmetFactors, preservationInverse } from './solve.js';
 
@@ -44,6 +45,9 @@ interface LayerResult {
   pseudoInverse: boolean;
   constraintGap: number[];
   vectors?: { key: number[]; residual: number[] }[];
+  /** The keys written [n, in] (the footprint, src/methods/footprint.ts). */
+  keys: Tensor;
+  module: string;
 }
 
 /** One EMMET update for a batch of requests against the model's current weights (left unchanged). */
@@ -61,7 +65,10 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: EmmetHp
   const targets = ctx.recordVectors ? noGrad(() => requests.map((_, j) => zs.select(0, j).toFlatArray())) : undefined;
   zs.dispose();
   const seconds = (performance.now() - started) / 1000;
+  const footprint: Edit = { deltas: [], statsKeys: [], diagnostics: [] };
+  for (const r of results) { recordKeys(footprint, r.module, r.keys); r.keys.dispose(); }
   return {
+    memory: footprint.memory,
     deltas: results.map((r) => r.delta),
     statsKeys: results.flatMap((r) => (r.statsKey ? [r.statsKey] : [])),
     diagnostics: requests.map((r, j) => ({
@@ -101,7 +108,7 @@ function layerUpdate(model: CausalLM, requests: NormalizedRequest[], h: EmmetHpa
     const vectors = ctx.recordVectors
       ? requests.map((_, j) => ({ key: K.select(1, j).toFlatArray(), residual: R.select(1, j).toFlatArray() }))
       : undefined;
-    return { delta, statsKey, layer: at.layer, dNorm: f.dNorm, dCondition: f.dCondition, pseudoInverse: f.pseudoInverse, constraintGap: f.constraintGap, vectors };
+    return { delta, keys: keep(K.t().to(model.dtype)), module, statsKey, layer: at.layer, dNorm: f.dNorm, dCondition: f.dCondition, pseudoInverse: f.pseudoInverse, constraintGap: f.constraintGap, vectors };
   }));
 }
 

@@ -111,6 +111,20 @@ export class GraceAdaptor implements ModulePatch {
   editIds(): string[] {
     return this.book.editIds();
   }
+  /**
+   * 1 for each key whose nearest entry lies within its radius and whose value `editId` made or retrained, else 0 (a
+   * radius the edit only shrank, GRACE's split, still answers the earlier key with its own value).
+   */
+  reach(editId: string, keys: Tensor): number[] {
+    if (this.book.size === 0) return Array.from({ length: keys.shape[0] }, () => 0);
+    const { distance, index } = this.book.nearest(keys);
+    const eps = this.book.epsilons();
+    return index.map((k, i) => {
+      const e = this.book.entries[k];
+      const changed = e.editId === editId || e.history.some((c) => c.editId === editId && c.value !== undefined);
+      return changed && distance[i] <= eps[k] ? 1 : 0;
+    });
+  }
 
   /**
    * keys [N, d_in] and values [N, d_out] (the layer's dtypes), the earlier states rollback restores (historyKeys,

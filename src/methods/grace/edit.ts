@@ -82,6 +82,8 @@ export interface EditOptions {
   generator: Generator;
   recordVectors?: boolean;
   log?: (message: string) => void;
+  /** Receives the edit's key (the query at the key position; the caller owns the copy). */
+  onKey?: (query: Tensor) => void;
 }
 
 /** Edits one request into the adaptor's codebook (installed in the model by the caller). */
@@ -89,6 +91,7 @@ export function graceEdit(model: CausalLM, tok: Tokenizer, adaptor: GraceAdaptor
   const started = performance.now();
   const t = editTokens(tok, r);
   const { query, output } = probe(model, adaptor, t);
+  o.onKey?.(query);
   try {
     // drawn for every edit, used or not, so the stream does not depend on the codebook's decisions
     const cold = h.val_init === 'cold' ? tidy(() => rand([output.shape[0]], { generator: o.generator, dtype: 'float32' }).to({ dtype: output.dtype, device: output.device })) : undefined;

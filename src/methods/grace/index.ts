@@ -8,7 +8,9 @@
 // edit id, and returns it as the edit's shared patch.
 import { Generator } from '../../tensor/index.js';
 import type { CausalLM, ModulePatch } from '../../models/index.js';
-import type { EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
+import type { Tensor } from '../../tensor/index.js';
+import type { Edit, EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
+import { recordKeys } from '../footprint.js';
 import { GraceAdaptor, type AdaptorConfig } from './adaptor.js';
 import { graceEdit } from './edit.js';
 import { checkGraceHparams, graceModulePath, GRACE_SCHEMA, type GraceHparams } from './hparams.js';
@@ -46,21 +48,24 @@ function openSession(model: CausalLM, h: GraceHparams, ctx: SessionContext): Met
       const a = adaptor!;
       const uninstall = model.isInstalled(a) ? undefined : model.install(a);
       const diagnostics: EditDiagnostics[] = [];
+      const edit: Edit = { deltas: [], patches: [a], diagnostics, statsKeys: [] };
       try {
         for (const r of requests) {
           // a cold value's random start depends on the seed and the request only, not on how many edits came before:
           // a resumed run draws what an uninterrupted one does
           const generator = new Generator(stringSeed(ctx.seed, `${r.text}\u0000${r.targetNew}`));
-          diagnostics.push(graceEdit(model, ctx.tokenizer, a, r, h, { editId: cctx.editId, generator, recordVectors: ctx.recordVectors, log: ctx.log }));
+          const onKey = (query: Tensor) => recordKeys(edit, module, query.unsqueeze(0)); // the footprint
+          diagnostics.push(graceEdit(model, ctx.tokenizer, a, r, h, { editId: cctx.editId, generator, recordVectors: ctx.recordVectors, log: ctx.log, onKey }));
         }
       } catch (e) {
         a.removeEdit(cctx.editId);
+        for (const t of Object.values(edit.memory ?? {})) t.dispose();
         throw e;
       } finally {
         uninstall?.();
       }
       own = false;
-      return { deltas: [], patches: [a], diagnostics, statsKeys: [] };
+      return edit;
     },
     adopt(edited) {
       const found = installedAdaptor(edited.patches(), module, config);

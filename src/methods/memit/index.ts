@@ -11,6 +11,7 @@ import type { NormalizedRequest } from '../request.js';
 import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
 import { batchDiagnostics, computeKeys, computeTargets, currentZ, templatedSession, updateLayersInOrder } from './parts.js';
 import { weightLayout } from '../delta.js';
+import { recordKeys } from '../footprint.js';
 import { MEMIT_SCHEMA, type MemitHparams } from './hparams.js';
 
 export const memit: EditMethod<MemitHparams> = {
@@ -39,6 +40,7 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHp
   // 2. spread the residual over the layers, applying each update before computing the next layer's residual
   const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
   const statsKeys: string[] = [];
+  const edit: Edit = { deltas: [], statsKeys, diagnostics: [] };
   let deltas: WeightDelta[];
   try {
     deltas = updateLayersInOrder(model, params, (i) => {
@@ -58,6 +60,7 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHp
         }
         const adjK = linalg.solve(A, K); // [in, n]
         const resid = R.div(layers.length - i); // [d, n]
+        recordKeys(edit, module, K.t().to(model.dtype)); // the footprint (src/methods/footprint.ts)
         const d: WeightDelta = weightLayout(model, params[i]) === 'out_in'
           ? { param: params[i], left: resid.to(model.dtype), right: adjK.to(model.dtype) }
           : { param: params[i], left: adjK.to(model.dtype), right: resid.to(model.dtype) };
@@ -68,7 +71,7 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: MemitHp
     zs.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  return { deltas, statsKeys, diagnostics: batchDiagnostics(requests, seconds, values) };
+  return { ...edit, deltas, diagnostics: batchDiagnostics(requests, seconds, values) };
 }
 
 

@@ -12,6 +12,7 @@ import type { NormalizedRequest } from '../request.js';
 import type { EditContext, EditMethod, Edit, WeightDelta } from '../types.js';
 import { computeKeys, currentZ, templatedSession, updateLayersInOrder } from '../memit/parts.js';
 import { noGrad, tidy } from '../../tensor/index.js';
+import { recordKeys } from '../footprint.js';
 import { computeJointTargets, layerUpdate, residualDivisor } from './parts.js';
 import { PMET_SCHEMA, type PmetHparams } from './hparams.js';
 
@@ -49,6 +50,7 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: PmetHpa
   // 2. spread the FFN residual over the layers, applying each update before computing the next layer's residual
   const params = layers.map((l) => `${h.rewrite_module_tmp.replace('{}', String(l))}.weight`);
   const statsKeys: string[] = [];
+  const footprint: Edit = { deltas: [], statsKeys: [], diagnostics: [] };
   let deltas: WeightDelta[];
   try {
     deltas = updateLayersInOrder(model, params, (i) => {
@@ -56,6 +58,7 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: PmetHpa
       ctx.log?.(`PMET update of layer ${layers[i]} (${i + 1}/${layers.length}) for ${requests.length} edits`);
       return { delta: tidy(() => noGrad(() => {
         const K = computeKeys(model, ctx, requests, groups, module, h.fact_token); // [n, in]
+        recordKeys(footprint, module, K);
         const R = zs.sub(currentZ(model, ctx, requests, mlpZ, h.fact_token)); // [n, d]
         let mom2 = null;
         if (h.mom2_adjustment) {
@@ -74,6 +77,7 @@ function computeBatch(model: CausalLM, requests: NormalizedRequest[], h: PmetHpa
   return {
     deltas,
     statsKeys,
+    memory: footprint.memory,
     diagnostics: requests.map((r, i) => ({
       caseId: r.caseId, prompt: r.text, targetNew: r.targetNew, seconds: seconds / requests.length,
       lossTrace: perRequest[i].trace, norms: perRequest[i].norms, extra: { valueCached: perRequest[i].cached, layers },

@@ -12,6 +12,7 @@ import { rankOneDelta } from './update.js';
 import { checkTemplates, sampleContextTemplates } from './templates.js';
 import { representationsAt } from '../locate.js';
 import { weightLayout } from '../delta.js';
+import { recordKeys } from '../footprint.js';
 
 /** ROME's context templates: the hparams' own, or sampled from the (unedited) model with the session's seed. */
 export function contextTemplates(model: CausalLM, ctx: SessionContext, h: RomeHparams): string[] {
@@ -104,6 +105,7 @@ function computeOne(model: CausalLM, request: NormalizedRequest, h: RomeHparams,
       const vectors = ctx.recordVectors
         ? { kStar: kStar.toFlatArray(), kPrompt: key.toFlatArray(), u: u.toFlatArray(), vPrompt: currentOutput.toFlatArray(), vStar: target.toFlatArray(), right: right.toFlatArray() }
         : undefined;
+      recordKeys(result, rewriteModule, kStar.unsqueeze(0));
       return { delta: keep(delta), trace: v.trace, lookup: v.lookupIndices, norms, vectors, cached: v.cached === true };
     });
     result.deltas.push(out.delta);
