@@ -9,6 +9,7 @@ import { pmet } from '../methods/pmet/index.js';
 import { alphaedit } from '../methods/alphaedit/index.js';
 import { emmet } from '../methods/emmet/index.js';
 import { kn } from '../methods/kn/index.js';
+import { calinet } from '../methods/calinet/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -23,6 +24,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['ALPHAEDIT', { method: alphaedit }],
   ['EMMET', { method: emmet }],
   ['KN', { method: kn }],
+  ['CALINET', { method: calinet }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {
