@@ -82,7 +82,8 @@ function reachers(model: CausalLM, edit: Edit, editId: string): Map<string, (key
   for (const p of edit.patches ?? []) {
     const reach = (p as ModulePatch).reach;
     if (!reach || !own[keysMemoryName(p.module)] || out.has(p.module)) continue;
-    out.set(p.module, (keys) => reach.call(p, editId, tidy(() => noGrad(() => keys.t().contiguous()))));
+    const mine = own[keysMemoryName(p.module)];
+    out.set(p.module, (keys) => tidy(() => noGrad(() => reach.call(p, editId, keys.t().contiguous(), mine.t().contiguous()))));
   }
   return out;
 }

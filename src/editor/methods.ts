@@ -10,6 +10,7 @@ import { alphaedit } from '../methods/alphaedit/index.js';
 import { emmet } from '../methods/emmet/index.js';
 import { kn } from '../methods/kn/index.js';
 import { calinet } from '../methods/calinet/index.js';
+import { tpatcher } from '../methods/tpatcher/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -25,6 +26,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['EMMET', { method: emmet }],
   ['KN', { method: kn }],
   ['CALINET', { method: calinet }],
+  ['T-PATCHER', { method: tpatcher }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {

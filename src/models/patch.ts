@@ -55,10 +55,10 @@ export interface ModulePatch {
   editIds?(): string[];
   /**
    * For edit-conflict warnings (src/editor/conflicts.ts): per row of `keys` [N, d_in] (inputs of this module at an
-   * earlier edit's key position), the share of edit `editId`'s own change those inputs receive: 1 where the patch acts
-   * on them as on the edit's own key, 0 where the edit leaves them alone.
+   * earlier edit's key position), the share of edit `editId`'s own change those inputs receive — 1 where the patch acts
+   * on them as on the edit's own keys `own` [n, d_in], 0 where the edit leaves them alone.
    */
-  reach?(editId: string, keys: Tensor): number[];
+  reach?(editId: string, keys: Tensor, own: Tensor): number[];
   dispose(): void;
 }
 

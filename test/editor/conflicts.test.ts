@@ -22,6 +22,7 @@ const FAST: Record<string, Record<string, unknown>> = {
   ROME: { v_num_grad_steps: 12, context_templates: ['{}'] },
   MEMIT: { v_num_grad_steps: 12, context_templates: ['{}'], context_template_length_params: null },
   GRACE: {},
+  'T-PATCHER': {},
 };
 const BIRTH = { prompt: 'Roderick Zielinski was born in the city of', subject: 'Roderick Zielinski', targetNew: 'Prague', groundTruth: 'Warsaw', caseId: 0 };
 const JOB = { prompt: 'The employer of Roderick Zielinski is', subject: 'Roderick Zielinski', targetNew: 'Amazon', groundTruth: 'Siemens', caseId: 1 };
@@ -105,6 +106,28 @@ describe('edit conflicts', () => {
       assert.deepEqual(job.conflicts, []);
       const lp = nextRow(BIRTH.prompt);
       assert.equal(lp.indexOf(Math.max(...lp)), tok.encode(' Prague')[0]);
+    } finally {
+      ed.restore();
+      ed.dispose();
+    }
+  });
+
+  test('T-Patcher records its key; its neurons reach their own key fully and the other subject\'s key as they fire there', () => {
+    const ed = editor('T-PATCHER');
+    try {
+      const [first] = ed.edit(BIRTH);
+      const [second] = ed.edit(OTHER);
+      const module = (first.edit.patches![0]).module;
+      const k1 = first.edit.memory![keysMemoryName(module)];
+      const k2 = second.edit.memory![keysMemoryName(module)];
+      assert.deepEqual(k1.shape, [model.dims.hiddenSize, 1]);
+      const patch = second.edit.patches![0];
+      const [own] = patch.reach!(second.id, k2.t(), k2.t());
+      assert.ok(Math.abs(own - 1) < 1e-5, `reach at its own key ${own}`);
+      const [onFirst] = patch.reach!(second.id, k1.t(), k2.t());
+      // the memory loss keeps a neuron quiet on other people's prompts: far below its own key's activation
+      assert.ok(onFirst < 0.5, `reach on the other person's key ${onFirst}`);
+      assert.equal(second.conflicts.length, onFirst >= 0.5 ? 1 : 0);
     } finally {
       ed.restore();
       ed.dispose();

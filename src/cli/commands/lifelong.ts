@@ -29,6 +29,8 @@ const USAGE = `usage: lmedit lifelong --model <dir> --data <cases.json> [options
   --kb FILE          knowledge base (kbgpt's kb.json): adds other-attribute locality probes of the edited subjects
   --out DIR          default runs/lifelong
   --corpus PATH      statistics corpus for ROME/MEMIT/AlphaEdit (default $LMEDIT_CORPUS)
+  --hparams M=FILE   this method's hparams file instead of hparams/<M>/<model>.yaml (repeatable), e.g. one whose
+                     memory or pool cases are disjoint from the --n evaluated ones
   --report-only      only (re)build the tables and plots from the runs already there
 
   Example (kbgpt, the README's lifelong table):
@@ -40,12 +42,22 @@ export async function lifelongCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     data: { type: 'string' }, methods: { type: 'string' }, n: { type: 'string' }, curve: { type: 'string' }, 'batch-size': { type: 'string' },
     kb: { type: 'string' }, out: { type: 'string' }, corpus: { type: 'string' }, 'report-only': { type: 'boolean' },
+    hparams: { type: 'string', multiple: true },
   }, USAGE);
+  const hparamsFor = new Map<string, string>();
+  for (const item of (values.hparams ?? []) as string[]) {
+    const at = item.indexOf('=');
+    if (at <= 0) throw new UsageError(`--hparams: expected METHOD=FILE, got '${item}'`);
+    hparamsFor.set(item.slice(0, at).toUpperCase(), item.slice(at + 1));
+  }
   const model = requireModel(values, USAGE);
   if (!values.data) throw new UsageError(`--data is required\n\n${USAGE}`);
   const methods = String(values.methods ?? LIFELONG_METHODS.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of methods) {
     try { methodFor(m); } catch (e) { throw new UsageError(`--methods: ${(e as Error).message}`); }
+  }
+  for (const m of hparamsFor.keys()) {
+    if (!methods.some((x) => x.toUpperCase() === m)) throw new UsageError(`--hparams names ${m}, which is not among --methods (${methods.join(', ')})`);
   }
   const n = numberOption(values, 'n', 500)!;
   const curve = String(values.curve ?? '10,50,100,200,500');
@@ -58,15 +70,23 @@ export async function lifelongCommand(argv: string[]): Promise<void> {
       '--batch-size', String(numberOption(values, 'batch-size', 1)), ...(values.corpus ? ['--corpus', values.corpus] : [])];
     if (values.kb) common.push('--addons', writeOtherAttribute(out, values.kb, values.data, n));
     const failed: string[] = [];
+    // Ctrl-C: the running evaluation stops after its current edit (its own handler) and no further method starts
+    let stopped = false;
+    const onSigint = () => { stopped = true; };
+    process.on('SIGINT', onSigint);
     for (const [i, m] of methods.entries()) {
+      if (stopped) break;
       console.error(`lmedit lifelong: ${m} (${i + 1}/${methods.length}) → ${runDirs[i]}`);
       try {
-        await evalCommand([...common, '--method', m, '--out', runDirs[i]]);
+        const h = hparamsFor.get(m.toUpperCase());
+        await evalCommand([...common, '--method', m, ...(h ? ['--hparams', h] : []), '--out', runDirs[i]]);
       } catch (e) {
         failed.push(`${m}: ${(e as Error).message}`);
         console.error(`lmedit lifelong: ${m} failed: ${(e as Error).message} (the other methods go on)`);
       }
     }
+    process.off('SIGINT', onSigint);
+    if (stopped) console.error('lmedit lifelong: stopped; rerun the same command to continue');
     writeTables(out, runDirs);
     if (failed.length) throw new Error(`${failed.length} method(s) failed:\n  ${failed.join('\n  ')}`);
     return;

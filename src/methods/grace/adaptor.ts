@@ -115,7 +115,7 @@ export class GraceAdaptor implements ModulePatch {
    * 1 for each key whose nearest entry lies within its radius and whose value `editId` made or retrained, else 0 (a
    * radius the edit only shrank, GRACE's split, still answers the earlier key with its own value).
    */
-  reach(editId: string, keys: Tensor): number[] {
+  reach(editId: string, keys: Tensor, _own?: Tensor): number[] {
     if (this.book.size === 0) return Array.from({ length: keys.shape[0] }, () => 0);
     const { distance, index } = this.book.nearest(keys);
     const eps = this.book.epsilons();

@@ -1,0 +1,97 @@
+// T-Patcher: Transformer-Patcher, one mistake worth one neuron (Huang et al., ICLR 2023; ZeroYuHuang/Transformer-Patcher,
+// not in EasyEdit). Each edit appends neurons to one MLP (the last layer's by default), trained so that they fire on the
+// edit's input (activation loss), stay silent on a memory set of ordinary text (memory loss), and make the model say
+// the target (edit loss); the model's weights never change. docs/tpatcher.md has the algorithm, the hparams, the
+// choices lmedit makes for a causal LM and the measurements.
+//
+// One session owns one patch (kind 'T-Patcher') at the hparams' MLP: it adopts the one a loaded model already has
+// installed there, or starts an empty one (the identity). Each compute adds the request's neurons to it, tagged with
+// the edit id, and returns it as the edit's shared patch. The memory set is built once per session, lazily.
+import { Generator, type Tensor } from '../../tensor/index.js';
+import type { CausalLM, ModulePatch } from '../../models/index.js';
+import type { Edit, EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
+import { recordKeys } from '../footprint.js';
+import { stringSeed } from '../../util/random.js';
+import { TPatch } from './patch.js';
+import { tpatcherEdit } from './edit.js';
+import { buildMemory } from './memory.js';
+import { checkTPatcherHparams, mlpActivation, patchModule, TPATCHER_SCHEMA, type TPatcherHparams } from './hparams.js';
+
+export type { TPatcherHparams } from './hparams.js';
+export { TPatch } from './patch.js';
+
+/** The T-Patcher patch installed at `module` (the last one there), if any. */
+function installedPatch(patches: readonly ModulePatch[], module: string): TPatch | undefined {
+  return patches.filter((p): p is TPatch => p instanceof TPatch && p.module === module).at(-1);
+}
+
+function openSession(model: CausalLM, h: TPatcherHparams, ctx: SessionContext): MethodSession {
+  const module = patchModule(model, h);
+  let patch = installedPatch(model.installedPatches(), module);
+  // a patch this session made and never returned in an edit is its own to free
+  let own = patch === undefined;
+  patch ??= new TPatch(module, mlpActivation(model));
+  let memory: Tensor | undefined;
+  let built = false;
+  const memorySet = () => {
+    if (!built && h.memory_loss !== 'non_use') {
+      memory = buildMemory(model, ctx.tokenizer, module, { pool: ctx.pool, file: h.memory_file, size: h.memory_size });
+      ctx.log?.(`T-Patcher: memory set of ${memory?.shape[0] ?? 0} MLP inputs at ${module}`);
+    }
+    built = true;
+    return memory;
+  };
+  const release = () => { if (own && !model.isInstalled(patch!)) patch!.dispose(); };
+  return {
+    compute(requests, cctx) {
+      const p = patch!;
+      const uninstall = model.isInstalled(p) ? undefined : model.install(p);
+      const diagnostics: EditDiagnostics[] = [];
+      const edit: Edit = { deltas: [], patches: [p], diagnostics, statsKeys: [] };
+      const onKey = (key: Tensor) => recordKeys(edit, p.module, key); // the footprint (src/methods/footprint.ts)
+      try {
+        const mem = memorySet();
+        for (const r of requests) {
+          // the random values depend on the seed and the request only: a resumed run draws what an uninterrupted one does
+          const generator = new Generator(stringSeed(ctx.seed, `${r.text}\u0000${r.targetNew}`));
+          diagnostics.push(tpatcherEdit(model, ctx.tokenizer, p, r, h, { editId: cctx.editId, generator, memory: mem, recordVectors: ctx.recordVectors, log: ctx.log, onKey }));
+        }
+      } catch (e) {
+        p.removeEdit(cctx.editId);
+        for (const t of Object.values(edit.memory ?? {})) t.dispose();
+        throw e;
+      } finally {
+        uninstall?.();
+      }
+      own = false;
+      return edit;
+    },
+    // the memory set comes from the model as the session found it (the MLP's input does not see this patch)
+    prepare() { memorySet(); },
+    adopt(edited) {
+      const found = installedPatch(edited.patches(), module);
+      if (!found || found === patch) return;
+      release();
+      patch = found;
+      own = false;
+    },
+    dispose() {
+      release();
+      memory?.dispose();
+      memory = undefined;
+    },
+  };
+}
+
+export const tpatcher: EditMethod<TPatcherHparams> = {
+  name: 'T-Patcher',
+  schema: TPATCHER_SCHEMA,
+  batching: 'sequential',
+  check: checkTPatcherHparams,
+  open: openSession,
+  loadPatch(state, model, h) {
+    const module = (state.meta as { module?: string }).module ?? patchModule(model, h);
+    if (!model.modulePaths().includes(module)) throw new Error(`T-Patcher state: the model has no module '${module}'`);
+    return TPatch.fromState(module, state);
+  },
+};
