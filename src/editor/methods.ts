@@ -9,8 +9,9 @@ import { pmet } from '../methods/pmet/index.js';
 import { alphaedit } from '../methods/alphaedit/index.js';
 import { emmet } from '../methods/emmet/index.js';
 import { kn } from '../methods/kn/index.js';
-import { calinet } from '../methods/calinet/index.js';
+import { wise } from '../methods/wise/index.js';
 import { tpatcher } from '../methods/tpatcher/index.js';
+import { calinet } from '../methods/calinet/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -25,8 +26,9 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['ALPHAEDIT', { method: alphaedit }],
   ['EMMET', { method: emmet }],
   ['KN', { method: kn }],
-  ['CALINET', { method: calinet }],
+  ['WISE', { method: wise }],
   ['T-PATCHER', { method: tpatcher }],
+  ['CALINET', { method: calinet }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {

@@ -1,0 +1,115 @@
+// WISE: Rethinking the Knowledge Memory for Lifelong Model Editing (Wang et al., NeurIPS 2024; EasyEdit
+// easyeditor/models/wise). A side copy of one FFN matrix is trained by the edits, in knowledge shards on random
+// masks merged TIES-style; an activation router decides per input whether the side memory's output replaces the
+// main one. The model's weights never change. docs/wise.md has the algorithm, the hparams, where lmedit differs from
+// EasyEdit, rollback and the checks.
+//
+// One session owns one adapter (kind 'WISE') at the hparams' layer: it adopts the one a loaded model already has
+// installed there, or starts an empty one (the identity). Each compute trains the request into it, records the state
+// before the edit for rollback, and returns it as the edit's shared patch.
+import type { CausalLM, ModulePatch } from '../../models/index.js';
+import type { EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
+import { WiseAdapter, type Activation, type AdapterConfig, type MainWeights } from './adapter.js';
+import { wiseEdit } from './edit.js';
+import { checkWiseHparams, locFilePath, wiseModulePath, WISE_SCHEMA, type WiseHparams } from './hparams.js';
+import { locCandidates, locPromptFor, wiseContextTemplates } from './prompts.js';
+
+export type { WiseHparams } from './hparams.js';
+export { WiseAdapter } from './adapter.js';
+
+const ACTIVATIONS: Record<string, Activation> = {
+  gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_tanh', gelu: 'gelu', silu: 'silu', swish: 'silu', relu: 'relu',
+};
+
+/** The model's MLP activation (EasyEdit: ACT2FN[config.hidden_act or config.activation_function]). */
+export function modelActivation(model: CausalLM): Activation {
+  const raw = model.source.rawConfig;
+  const name = raw.hidden_act ?? raw.activation_function ?? (model.modelType === 'gpt2' ? 'gelu_new' : 'silu');
+  const a = ACTIVATIONS[name];
+  if (!a) throw new Error(`WISE: the model's activation '${name}' is not supported (${Object.keys(ACTIVATIONS).join(', ')})`);
+  return a;
+}
+
+export function adapterConfig(model: CausalLM, h: WiseHparams): AdapterConfig {
+  return {
+    retrieve: h.retrieve, save_freq: h.save_freq, merge_freq: h.merge_freq, merge_alg: h.merge_alg, weights: h.weights,
+    densities: h.densities, act_ratio: h.act_ratio, activation: modelActivation(model), layout: model.templates.rewriteWeightLayout,
+  };
+}
+
+export function mainWeights(model: CausalLM, module: string): MainWeights {
+  const bias = model.params.get(`${module}.bias`);
+  return { weight: model.parameter(`${module}.weight`), ...(bias ? { bias } : {}) };
+}
+
+/** The WISE adapter installed at `module` (the last one there), if any; its settings must be the session's. */
+function installedAdapter(patches: readonly ModulePatch[], module: string, config: AdapterConfig): WiseAdapter | undefined {
+  const found = patches.filter((p): p is WiseAdapter => p instanceof WiseAdapter && p.module === module).at(-1);
+  if (!found) return undefined;
+  const differ = (Object.keys(config) as (keyof AdapterConfig)[]).filter((k) => found.config[k] !== config[k]);
+  if (differ.length) {
+    const show = (c: AdapterConfig) => differ.map((k) => `${k} ${c[k]}`).join(', ');
+    throw new Error(`the WISE adapter installed at '${module}' was built with ${show(found.config)}; these hparams say ${show(config)} (use the adapter's values to add edits to it)`);
+  }
+  return found;
+}
+
+function openSession(model: CausalLM, h: WiseHparams, ctx: SessionContext): MethodSession {
+  const module = wiseModulePath(h.inner_params[0]);
+  const config = adapterConfig(model, h);
+  let adapter = installedAdapter(model.installedPatches(), module, config);
+  let own = adapter === undefined;
+  adapter ??= new WiseAdapter(module, config, mainWeights(model, module));
+  const release = () => { if (own && !model.isInstalled(adapter!)) adapter!.dispose(); };
+  let templates: string[] | undefined;
+  let locs: string[] | undefined;
+  const prepare = () => {
+    templates ??= wiseContextTemplates(model, ctx.tokenizer);
+    locs ??= locCandidates(locFilePath(h));
+  };
+  return {
+    prepare,
+    compute(requests, cctx) {
+      prepare();
+      const a = adapter!;
+      const uninstall = model.isInstalled(a) ? undefined : model.install(a);
+      const diagnostics: EditDiagnostics[] = [];
+      try {
+        for (const r of requests) {
+          const loc = locPromptFor(locs!, ctx.seed, r);
+          const out = wiseEdit(model, ctx.tokenizer, a, r, h, { editId: cctx.editId, templates: templates!, loc, seed: ctx.seed, log: ctx.log });
+          a.commit(cctx.editId, out.next, out.created);
+          diagnostics.push(out.diagnostics);
+        }
+      } catch (e) {
+        a.removeEdit(cctx.editId);
+        throw e;
+      } finally {
+        uninstall?.();
+      }
+      own = false;
+      return { deltas: [], patches: [a], diagnostics, statsKeys: [] };
+    },
+    adopt(edited) {
+      const found = installedAdapter(edited.patches(), module, config);
+      if (!found || found === adapter) return;
+      release();
+      adapter = found;
+      own = false;
+    },
+    dispose: release,
+  };
+}
+
+export const wise: EditMethod<WiseHparams> = {
+  name: 'WISE',
+  schema: WISE_SCHEMA,
+  batching: 'sequential',
+  check: checkWiseHparams,
+  open: openSession,
+  loadPatch(state, model, h) {
+    const module = (state.meta as { module?: string }).module ?? wiseModulePath(h.inner_params[0]);
+    if (!model.modulePaths().includes(module) || !model.params.has(`${module}.weight`)) throw new Error(`WISE state: the model has no linear layer '${module}'`);
+    return WiseAdapter.fromState(module, state, mainWeights(model, module));
+  },
+};
