@@ -35,7 +35,8 @@ setting
   --measure-when W      sequential: each (default: every case right after its edit) or end
   --curve 10,50,100     sequential: measure all edits so far after these numbers of edits
 method
-  --method NAME         ROME (default), R-ROME, MEMIT, EMMET, AlphaEdit, PMET, KN, FT-L, FT-M, GRACE, IKE
+  --method NAME         ROME (default), R-ROME, MEMIT, EMMET, AlphaEdit, PMET, KN, FT-L, FT-M, GRACE, T-Patcher,
+                        WISE, CaliNet, IKE
   --hparams FILE        default hparams/<METHOD>/<model name>.yaml
   --set FIELD=VALUE     override one hparams field (repeatable; YAML value), e.g. --set mom2_update_weight=1000
   --corpus PATH         statistics corpus (default $LMEDIT_CORPUS)   --samples N  statistics budget
