@@ -146,10 +146,11 @@ export async function evaluate(o: EvaluateOptions): Promise<RunSummary> {
   return summary;
 }
 
-/** Numbers the installed patches store (their state's tensors; rollback history, named history*, left out). */
+/** Parameters the installed patches add (ModulePatch.parameterCount, else their state's tensors without history*). */
 export function addedParameters(patches: readonly ModulePatch[]): number {
   let n = 0;
   for (const p of patches) {
+    if (p.parameterCount) { n += p.parameterCount(); continue; }
     for (const [name, t] of Object.entries(p.state().tensors)) if (!name.startsWith('history')) n += t.shape.reduce((a, b) => a * b, 1);
   }
   return n;

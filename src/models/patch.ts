@@ -59,6 +59,8 @@ export interface ModulePatch {
    * on them as on the edit's own keys `own` [n, d_in], 0 where the edit leaves them alone.
    */
   reach?(editId: string, keys: Tensor, own: Tensor): number[];
+  /** Numbers the patch adds to the model as parameters (default: its state's tensors, rollback history left out). */
+  parameterCount?(): number;
   dispose(): void;
 }
 

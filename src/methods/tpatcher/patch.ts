@@ -153,6 +153,11 @@ export class TPatch implements ModulePatch {
   }
 
   /** keys [n, d_in], biases [n], values [n, d_out], memory [r, d_in]; meta: the neurons' edit ids, memory rows per edit. */
+  /** The neurons' keys, biases and values (the memory rows kept for later edits' memory loss are data, not parameters). */
+  parameterCount(): number {
+    return this.neurons.reduce((a, n) => a + n.key.numel() + n.bias.numel() + n.value.numel(), 0);
+  }
+
   state(): PatchState {
     this.stateTensors?.forEach((t) => t.dispose());
     const tensors: Record<string, Tensor> = {};

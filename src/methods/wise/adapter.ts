@@ -206,6 +206,12 @@ export class WiseAdapter implements ModulePatch {
 
   // ---- save and load -----------------------------------------------------------------------------------------
   /** Every distinct tensor of the current state and the history once, named t0, t1, …; meta refers to them by name. */
+  /** The side copies the router can choose (current shard, saved shards, merged memory); masks are bookkeeping. */
+  parameterCount(): number {
+    const s = this.side;
+    return [s.current, s.merged, ...s.memory.map((m) => m.weight)].reduce((a, t) => a + (t ? t.numel() : 0), 0);
+  }
+
   state(): PatchState {
     const names = new Map<Tensor, string>();
     const tensors: Record<string, Tensor> = {};
