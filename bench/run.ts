@@ -10,11 +10,12 @@ import { modelsSuite } from './models.js';
 import { editingSuite } from './editing.js';
 import { familiesSuite } from './families.js';
 import { locateSuite } from './locate.js';
+import { extraParamsSuite } from './extra-params.js';
 import { Reporter, type BenchSuite } from './harness.js';
 
 /** Every suite, in run order. New suites (models: forward tokens/s, generation, load time; edits: ROME/MEMIT seconds)
  * go in their own file under bench/ and are added here. */
-const SUITES: BenchSuite[] = [engineSuite, modelsSuite, editingSuite, familiesSuite, locateSuite];
+const SUITES: BenchSuite[] = [engineSuite, modelsSuite, editingSuite, familiesSuite, locateSuite, extraParamsSuite];
 
 /** Machine facts every run starts with: threads, the theoretical peak and how each factor was read, the load. */
 function reportEnvironment(report: Reporter): void {

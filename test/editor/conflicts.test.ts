@@ -23,6 +23,7 @@ const FAST: Record<string, Record<string, unknown>> = {
   MEMIT: { v_num_grad_steps: 12, context_templates: ['{}'], context_template_length_params: null },
   GRACE: {},
   'T-PATCHER': {},
+  WISE: {},
 };
 const BIRTH = { prompt: 'Roderick Zielinski was born in the city of', subject: 'Roderick Zielinski', targetNew: 'Prague', groundTruth: 'Warsaw', caseId: 0 };
 const JOB = { prompt: 'The employer of Roderick Zielinski is', subject: 'Roderick Zielinski', targetNew: 'Amazon', groundTruth: 'Siemens', caseId: 1 };
@@ -128,6 +129,26 @@ describe('edit conflicts', () => {
       // the memory loss keeps a neuron quiet on other people's prompts: far below its own key's activation
       assert.ok(onFirst < 0.5, `reach on the other person's key ${onFirst}`);
       assert.equal(second.conflicts.length, onFirst >= 0.5 ? 1 : 0);
+    } finally {
+      ed.restore();
+      ed.dispose();
+    }
+  });
+
+  test('WISE records its key at the down-projection and measures how much an edit moved the side memory there', () => {
+    const ed = editor('WISE');
+    try {
+      const [first] = ed.edit(BIRTH);
+      const [second] = ed.edit(JOB);
+      const patch = second.edit.patches![0];
+      const k1 = first.edit.memory![keysMemoryName(patch.module)];
+      const k2 = second.edit.memory![keysMemoryName(patch.module)];
+      assert.deepEqual(k1.shape, [4 * model.dims.hiddenSize, 1]);
+      const [own] = patch.reach!(second.id, k2.t(), k2.t());
+      assert.ok(Math.abs(own - 1) < 1e-5, `reach at its own key ${own}`);
+      const [onFirst] = patch.reach!(second.id, k1.t(), k2.t());
+      assert.ok(Number.isFinite(onFirst) && onFirst >= 0, `reach on the first edit's key ${onFirst}`);
+      assert.equal(second.conflicts.length, onFirst >= 0.5 ? 1 : 0, 'the record agrees with the reach');
     } finally {
       ed.restore();
       ed.dispose();

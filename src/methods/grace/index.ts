@@ -9,7 +9,8 @@
 import { Generator } from '../../tensor/index.js';
 import type { CausalLM, ModulePatch } from '../../models/index.js';
 import type { Tensor } from '../../tensor/index.js';
-import type { Edit, EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
+import type { EditMethod, MethodSession, SessionContext } from '../types.js';
+import { SharedPatch } from '../shared-patch.js';
 import { recordKeys } from '../footprint.js';
 import { GraceAdaptor, type AdaptorConfig } from './adaptor.js';
 import { graceEdit } from './edit.js';
@@ -38,43 +39,17 @@ function installedAdaptor(patches: readonly ModulePatch[], module: string, confi
 function openSession(model: CausalLM, h: GraceHparams, ctx: SessionContext): MethodSession {
   const module = graceModulePath(h.inner_params[0]);
   const config = adaptorConfig(h);
-  let adaptor = installedAdaptor(model.installedPatches(), module, config);
-  // an adaptor this session made and never returned in an edit is its own to free
-  let own = adaptor === undefined;
-  adaptor ??= new GraceAdaptor(module, config);
-  const release = () => { if (own && !model.isInstalled(adaptor!)) adaptor!.dispose(); };
+  const shared = new SharedPatch(model, (ps) => installedAdaptor(ps, module, config), () => new GraceAdaptor(module, config));
   return {
-    compute(requests, cctx) {
-      const a = adaptor!;
-      const uninstall = model.isInstalled(a) ? undefined : model.install(a);
-      const diagnostics: EditDiagnostics[] = [];
-      const edit: Edit = { deltas: [], patches: [a], diagnostics, statsKeys: [] };
-      try {
-        for (const r of requests) {
-          // a cold value's random start depends on the seed and the request only, not on how many edits came before:
-          // a resumed run draws what an uninterrupted one does
-          const generator = new Generator(stringSeed(ctx.seed, `${r.text}\u0000${r.targetNew}`));
-          const onKey = (query: Tensor) => recordKeys(edit, module, query.unsqueeze(0)); // the footprint
-          diagnostics.push(graceEdit(model, ctx.tokenizer, a, r, h, { editId: cctx.editId, generator, recordVectors: ctx.recordVectors, log: ctx.log, onKey }));
-        }
-      } catch (e) {
-        a.removeEdit(cctx.editId);
-        for (const t of Object.values(edit.memory ?? {})) t.dispose();
-        throw e;
-      } finally {
-        uninstall?.();
-      }
-      own = false;
-      return edit;
-    },
-    adopt(edited) {
-      const found = installedAdaptor(edited.patches(), module, config);
-      if (!found || found === adaptor) return;
-      release();
-      adaptor = found;
-      own = false;
-    },
-    dispose: release,
+    compute: (requests, cctx) => shared.edit(cctx.editId, requests, (r, edit) => {
+      // a cold value's random start depends on the seed and the request only, not on how many edits came before:
+      // a resumed run draws what an uninterrupted one does
+      const generator = new Generator(stringSeed(ctx.seed, `${r.text}\u0000${r.targetNew}`));
+      const onKey = (query: Tensor) => recordKeys(edit, module, query.unsqueeze(0)); // the footprint
+      return graceEdit(model, ctx.tokenizer, shared.patch, r, h, { editId: cctx.editId, generator, recordVectors: ctx.recordVectors, log: ctx.log, onKey });
+    }),
+    adopt: (edited) => shared.adopt(edited),
+    dispose: () => shared.release(),
   };
 }
 

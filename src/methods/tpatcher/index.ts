@@ -9,7 +9,8 @@
 // the edit id, and returns it as the edit's shared patch. The memory set is built once per session, lazily.
 import { Generator, type Tensor } from '../../tensor/index.js';
 import type { CausalLM, ModulePatch } from '../../models/index.js';
-import type { Edit, EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
+import type { EditMethod, MethodSession, SessionContext } from '../types.js';
+import { SharedPatch } from '../shared-patch.js';
 import { recordKeys } from '../footprint.js';
 import { stringSeed } from '../../util/random.js';
 import { TPatch } from './patch.js';
@@ -27,10 +28,7 @@ function installedPatch(patches: readonly ModulePatch[], module: string): TPatch
 
 function openSession(model: CausalLM, h: TPatcherHparams, ctx: SessionContext): MethodSession {
   const module = patchModule(model, h);
-  let patch = installedPatch(model.installedPatches(), module);
-  // a patch this session made and never returned in an edit is its own to free
-  let own = patch === undefined;
-  patch ??= new TPatch(module, mlpActivation(model));
+  const shared = new SharedPatch(model, (ps) => installedPatch(ps, module), () => new TPatch(module, mlpActivation(model)));
   let memory: Tensor | undefined;
   let built = false;
   const memorySet = () => {
@@ -41,42 +39,21 @@ function openSession(model: CausalLM, h: TPatcherHparams, ctx: SessionContext): 
     built = true;
     return memory;
   };
-  const release = () => { if (own && !model.isInstalled(patch!)) patch!.dispose(); };
   return {
     compute(requests, cctx) {
-      const p = patch!;
-      const uninstall = model.isInstalled(p) ? undefined : model.install(p);
-      const diagnostics: EditDiagnostics[] = [];
-      const edit: Edit = { deltas: [], patches: [p], diagnostics, statsKeys: [] };
-      const onKey = (key: Tensor) => recordKeys(edit, p.module, key); // the footprint (src/methods/footprint.ts)
-      try {
-        const mem = memorySet();
-        for (const r of requests) {
-          // the random values depend on the seed and the request only: a resumed run draws what an uninterrupted one does
-          const generator = new Generator(stringSeed(ctx.seed, `${r.text}\u0000${r.targetNew}`));
-          diagnostics.push(tpatcherEdit(model, ctx.tokenizer, p, r, h, { editId: cctx.editId, generator, memory: mem, recordVectors: ctx.recordVectors, log: ctx.log, onKey }));
-        }
-      } catch (e) {
-        p.removeEdit(cctx.editId);
-        for (const t of Object.values(edit.memory ?? {})) t.dispose();
-        throw e;
-      } finally {
-        uninstall?.();
-      }
-      own = false;
-      return edit;
+      const mem = memorySet();
+      return shared.edit(cctx.editId, requests, (r, edit) => {
+        const onKey = (key: Tensor) => recordKeys(edit, module, key); // the footprint (src/methods/footprint.ts)
+        // the random values depend on the seed and the request only: a resumed run draws what an uninterrupted one does
+        const generator = new Generator(stringSeed(ctx.seed, `${r.text}\u0000${r.targetNew}`));
+        return tpatcherEdit(model, ctx.tokenizer, shared.patch, r, h, { editId: cctx.editId, generator, memory: mem, recordVectors: ctx.recordVectors, log: ctx.log, onKey });
+      });
     },
     // the memory set comes from the model as the session found it (the MLP's input does not see this patch)
     prepare() { memorySet(); },
-    adopt(edited) {
-      const found = installedPatch(edited.patches(), module);
-      if (!found || found === patch) return;
-      release();
-      patch = found;
-      own = false;
-    },
+    adopt: (edited) => shared.adopt(edited),
     dispose() {
-      release();
+      shared.release();
       memory?.dispose();
       memory = undefined;
     },

@@ -206,6 +206,31 @@ export class WiseAdapter implements ModulePatch {
 
   // ---- save and load -----------------------------------------------------------------------------------------
   /** Every distinct tensor of the current state and the history once, named t0, t1, …; meta refers to them by name. */
+  /**
+   * Conflict warnings: how much edit `editId` changed the side memory's (activated) output at each row of `keys`,
+   * over the mean change at its own keys `own`. Compares the newest side copy after the edit with the one before it
+   * (the main weight when there was none); the router's choice is not modelled.
+   */
+  reach(editId: string, keys: Tensor, own: Tensor): number[] {
+    const i = this.history.findIndex((h) => h.editId === editId && !h.removed);
+    const zeros = () => Array.from({ length: keys.shape[0] }, () => 0);
+    if (i < 0) return zeros();
+    const after = i + 1 < this.history.length ? this.history[i + 1].before : this.side;
+    const newest = (st: SideState) => st.current ?? st.memory.at(-1)?.weight ?? st.merged;
+    const wAfter = newest(after);
+    if (!wAfter) return zeros();
+    const wBefore = this.history[i].before.current ?? this.main.weight;
+    return tidy(() => noGrad(() => {
+      const change = (x: Tensor) => {
+        const a = applyActivation(this.project(x.unsqueeze(0), wAfter), this.config.activation);
+        const b = applyActivation(this.project(x.unsqueeze(0), wBefore), this.config.activation);
+        return a.sub(b).norm(2, -1).select(0, 0);
+      };
+      const ref = change(own).mean().item();
+      return ref > 0 ? change(keys).div(ref).toFlatArray() : zeros();
+    }));
+  }
+
   /** The side copies the router can choose (current shard, saved shards, merged memory); masks are bookkeeping. */
   parameterCount(): number {
     const s = this.side;

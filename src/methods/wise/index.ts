@@ -8,7 +8,10 @@
 // installed there, or starts an empty one (the identity). Each compute trains the request into it, records the state
 // before the edit for rollback, and returns it as the edit's shared patch.
 import type { CausalLM, ModulePatch } from '../../models/index.js';
-import type { EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
+import { noGrad, tidy, type Tensor } from '../../tensor/index.js';
+import type { EditMethod, MethodSession, SessionContext } from '../types.js';
+import { SharedPatch } from '../shared-patch.js';
+import { recordKeys } from '../footprint.js';
 import { WiseAdapter, type Activation, type AdapterConfig, type MainWeights } from './adapter.js';
 import { wiseEdit } from './edit.js';
 import { checkWiseHparams, locFilePath, wiseModulePath, WISE_SCHEMA, type WiseHparams } from './hparams.js';
@@ -54,13 +57,18 @@ function installedAdapter(patches: readonly ModulePatch[], module: string, confi
   return found;
 }
 
+/** The module's input at the prompt's last token [1, d_in] (the edit's key for conflict warnings). */
+function promptKey(model: CausalLM, ids: number[], module: string): Tensor {
+  return tidy(() => noGrad(() => {
+    const { traces } = model.forward({ inputIds: [ids], logits: 'none', trace: [{ module, retainInput: true, retainOutput: false }] });
+    return traces.get(module)!.input!.select(0, 0).narrow(0, ids.length - 1, 1).clone();
+  }));
+}
+
 function openSession(model: CausalLM, h: WiseHparams, ctx: SessionContext): MethodSession {
   const module = wiseModulePath(h.inner_params[0]);
   const config = adapterConfig(model, h);
-  let adapter = installedAdapter(model.installedPatches(), module, config);
-  let own = adapter === undefined;
-  adapter ??= new WiseAdapter(module, config, mainWeights(model, module));
-  const release = () => { if (own && !model.isInstalled(adapter!)) adapter!.dispose(); };
+  const shared = new SharedPatch(model, (ps) => installedAdapter(ps, module, config), () => new WiseAdapter(module, config, mainWeights(model, module)));
   let templates: string[] | undefined;
   let locs: string[] | undefined;
   const prepare = () => {
@@ -71,33 +79,18 @@ function openSession(model: CausalLM, h: WiseHparams, ctx: SessionContext): Meth
     prepare,
     compute(requests, cctx) {
       prepare();
-      const a = adapter!;
-      const uninstall = model.isInstalled(a) ? undefined : model.install(a);
-      const diagnostics: EditDiagnostics[] = [];
-      try {
-        for (const r of requests) {
-          const loc = locPromptFor(locs!, ctx.seed, r);
-          const out = wiseEdit(model, ctx.tokenizer, a, r, h, { editId: cctx.editId, templates: templates!, loc, seed: ctx.seed, log: ctx.log });
-          a.commit(cctx.editId, out.next, out.created);
-          diagnostics.push(out.diagnostics);
-        }
-      } catch (e) {
-        a.removeEdit(cctx.editId);
-        throw e;
-      } finally {
-        uninstall?.();
-      }
-      own = false;
-      return { deltas: [], patches: [a], diagnostics, statsKeys: [] };
+      return shared.edit(cctx.editId, requests, (r, edit) => {
+        const key = promptKey(model, ctx.tokenizer.encode(r.text), module);
+        recordKeys(edit, module, key); // the footprint (src/methods/footprint.ts)
+        key.dispose();
+        const loc = locPromptFor(locs!, ctx.seed, r);
+        const out = wiseEdit(model, ctx.tokenizer, shared.patch, r, h, { editId: cctx.editId, templates: templates!, loc, seed: ctx.seed, log: ctx.log });
+        shared.patch.commit(cctx.editId, out.next, out.created);
+        return out.diagnostics;
+      });
     },
-    adopt(edited) {
-      const found = installedAdapter(edited.patches(), module, config);
-      if (!found || found === adapter) return;
-      release();
-      adapter = found;
-      own = false;
-    },
-    dispose: release,
+    adopt: (edited) => shared.adopt(edited),
+    dispose: () => shared.release(),
   };
 }
 
