@@ -10,6 +10,7 @@
 import { keep, noGrad, rand, tidy, type Device, type Generator, type Tensor } from '../../tensor/index.js';
 import type { ModulePatch, PatchContext, PatchState } from '../../models/patch.js';
 import { ACTIVATIONS, type Activation } from './hparams.js';
+import { activationNamed, applyActivation } from '../activation.js';
 
 export interface CalibrationConfig {
   exSize: number;
@@ -17,14 +18,8 @@ export interface CalibrationConfig {
   gated: boolean;
 }
 
-function activate(t: Tensor, a: Activation): Tensor {
-  switch (a) {
-    case 'relu': return t.relu();
-    case 'gelu': return t.gelu('none');
-    case 'gelu_new': return t.gelu('tanh');
-    case 'silu': return t.silu();
-  }
-}
+/** CaliNet's activation names are Hugging Face's (gelu_new: the tanh approximation). */
+const activate = (t: Tensor, a: Activation): Tensor => applyActivation(t, activationNamed(a)!);
 
 /** torch.nn.Linear's default initialisation, U(-1/√fan_in, 1/√fan_in), of a [fanIn, fanOut] matrix. */
 function linearInit(fanIn: number, fanOut: number, generator: Generator, device: Device): Tensor {

@@ -126,6 +126,11 @@ export class GraceAdaptor implements ModulePatch {
     });
   }
 
+  /** The codebook's keys and values (the rollback history is not a parameter). */
+  parameterCount(): number {
+    return this.book.entries.reduce((a, e) => a + e.key.numel() + e.value.numel(), 0);
+  }
+
   /**
    * keys [N, d_in] and values [N, d_out] (the layer's dtypes), the earlier states rollback restores (historyKeys,
    * historyValues), and in meta the radii, key labels, edit ids and the adaptor's settings.

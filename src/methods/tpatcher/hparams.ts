@@ -2,6 +2,7 @@
 // (ZeroYuHuang/Transformer-Patcher src/utils.py patch_related_args and main_args, the Trainer's gradient_clip_val in
 // scripts/T-patch.py), plus lmedit's own: which MLP the patch sits on (layer, mlp_module_tmp) and where the memory
 // set comes from (memory_file, pool_file/pool_range). docs/tpatcher.md says what each one does here.
+import { modelActivation } from '../activation.js';
 import type { CausalLM } from '../../models/index.js';
 import type { Schema } from '../hparams.js';
 
@@ -127,15 +128,7 @@ export function checkTPatcherHparams(model: CausalLM, h: TPatcherHparams, source
   if (h.freeze_k && !h.use_init_weight) throw new Error(`${source}: freeze_k 1 with use_init_weight 0 would freeze a random key`);
 }
 
-/** The MLP activation of the model (the neuron uses it): GPT-2/GPT-J/NeoX read config.json, Llama/Qwen2 use SiLU. */
-export type Activation = 'gelu_tanh' | 'gelu' | 'silu' | 'relu';
+export type { Activation } from '../activation.js';
 
-export function mlpActivation(model: CausalLM): Activation {
-  const raw = model.source.rawConfig;
-  const name = String(raw.activation_function ?? raw.hidden_act ?? (model.modelType === 'gpt_neox' ? 'gelu' : model.modelType.startsWith('gpt') ? 'gelu_new' : 'silu'));
-  if (['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'].includes(name)) return 'gelu_tanh';
-  if (name === 'gelu') return 'gelu';
-  if (name === 'silu' || name === 'swish') return 'silu';
-  if (name === 'relu') return 'relu';
-  throw new Error(`T-Patcher: the model's MLP activation '${name}' is not supported (gelu_new, gelu, silu, relu)`);
-}
+/** The MLP activation of the model (the neuron uses it): GPT-2/GPT-J/NeoX read config.json, Llama/Qwen2 use SiLU. */
+export const mlpActivation = (model: CausalLM) => modelActivation(model, 'T-Patcher');

@@ -10,7 +10,9 @@
 // neurons' parameters are `training`; the neurons of earlier edits are frozen, as the original's assign_layer.
 import { cat, keep, noGrad, stack, tidy, type Tensor } from '../../tensor/index.js';
 import type { ModulePatch, PatchContext, PatchState } from '../../models/patch.js';
-import type { Activation } from './hparams.js';
+import { applyActivation, type Activation } from '../activation.js';
+
+export { applyActivation };
 
 /** One committed neuron (float32): key [d_in], bias [], value [d_out] (the amplified value a ⊙ v). */
 export interface Neuron {
@@ -31,14 +33,6 @@ export interface TrainingNeurons {
   trained: Tensor[];
 }
 
-export function applyActivation(x: Tensor, act: Activation): Tensor {
-  switch (act) {
-    case 'gelu_tanh': return x.gelu('tanh');
-    case 'gelu': return x.gelu('none');
-    case 'silu': return x.silu();
-    case 'relu': return x.relu();
-  }
-}
 
 export class TPatch implements ModulePatch {
   readonly kind = 'T-Patcher';

@@ -17,9 +17,10 @@
 // changes what later edits build on (docs/wise.md).
 import { keep, noGrad, tensor, tidy, type Tensor } from '../../tensor/index.js';
 import type { ModulePatch, PatchContext, PatchState } from '../../models/patch.js';
+import { applyActivation, type Activation } from '../activation.js';
 import { EMPTY_STATE, mergeIntoSide, tensorsOf, type ShardConfig, type SideState } from './memory.js';
 
-export type Activation = 'gelu_tanh' | 'gelu' | 'silu' | 'relu';
+export type { Activation } from '../activation.js';
 
 /** What the adapter needs of the hparams and the model (saved with it). */
 export interface AdapterConfig extends ShardConfig {
@@ -54,11 +55,7 @@ interface HistoryEntry {
   removed: boolean;
 }
 
-export function applyActivation(t: Tensor, a: Activation): Tensor {
-  if (a === 'gelu_tanh') return t.gelu('tanh');
-  if (a === 'gelu') return t.gelu('none');
-  return a === 'silu' ? t.silu() : t.relu();
-}
+export { applyActivation };
 
 /** Per row, the mean (or, past 100 real tokens with `infer`, the max) of the per-token distances [B, T] over real tokens. */
 export function rowDistances(perToken: Tensor, realMask: Tensor, infer: boolean): Tensor {

@@ -12,7 +12,8 @@ import { noGrad, tidy, type Tensor } from '../../tensor/index.js';
 import type { EditMethod, MethodSession, SessionContext } from '../types.js';
 import { SharedPatch } from '../shared-patch.js';
 import { recordKeys } from '../footprint.js';
-import { WiseAdapter, type Activation, type AdapterConfig, type MainWeights } from './adapter.js';
+import { WiseAdapter, type AdapterConfig, type MainWeights } from './adapter.js';
+import { modelActivation } from '../activation.js';
 import { wiseEdit } from './edit.js';
 import { checkWiseHparams, locFilePath, wiseModulePath, WISE_SCHEMA, type WiseHparams } from './hparams.js';
 import { locCandidates, locPromptFor, wiseContextTemplates } from './prompts.js';
@@ -20,23 +21,13 @@ import { locCandidates, locPromptFor, wiseContextTemplates } from './prompts.js'
 export type { WiseHparams } from './hparams.js';
 export { WiseAdapter } from './adapter.js';
 
-const ACTIVATIONS: Record<string, Activation> = {
-  gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_tanh', gelu: 'gelu', silu: 'silu', swish: 'silu', relu: 'relu',
-};
-
 /** The model's MLP activation (EasyEdit: ACT2FN[config.hidden_act or config.activation_function]). */
-export function modelActivation(model: CausalLM): Activation {
-  const raw = model.source.rawConfig;
-  const name = raw.hidden_act ?? raw.activation_function ?? (model.modelType === 'gpt2' ? 'gelu_new' : 'silu');
-  const a = ACTIVATIONS[name];
-  if (!a) throw new Error(`WISE: the model's activation '${name}' is not supported (${Object.keys(ACTIVATIONS).join(', ')})`);
-  return a;
-}
+export const wiseActivation = (model: CausalLM) => modelActivation(model, 'WISE');
 
 export function adapterConfig(model: CausalLM, h: WiseHparams): AdapterConfig {
   return {
     retrieve: h.retrieve, save_freq: h.save_freq, merge_freq: h.merge_freq, merge_alg: h.merge_alg, weights: h.weights,
-    densities: h.densities, act_ratio: h.act_ratio, activation: modelActivation(model), layout: model.templates.rewriteWeightLayout,
+    densities: h.densities, act_ratio: h.act_ratio, activation: wiseActivation(model), layout: model.templates.rewriteWeightLayout,
   };
 }
 
