@@ -12,6 +12,7 @@ import { evalCommand } from './commands/eval.js';
 import { reportCommand } from './commands/report.js';
 import { traceCommand } from './commands/trace.js';
 import { lifelongCommand } from './commands/lifelong.js';
+import { trainCommand } from './commands/train.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   generate: { run: generateCommand, help: 'generate text from a prompt (streams tokens)' },
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   eval: { run: evalCommand, help: 'edit many cases (single/batch/sequential) and measure ES/PS/NS (ROME protocol)' },
   trace: { run: traceCommand, help: 'causal tracing (ROME): where a fact is recalled, by layer and token; heatmaps (SVG, PNG)' },
   lifelong: { run: lifelongCommand, help: 'the lifelong-editing benchmark: sequential edits with several methods, curves, conflicts, efficiency' },
+  train: { run: trainCommand, help: 'train an editor (MEND, KE, SERAC) for a base model; resumable; curves' },
   report: { run: reportCommand, help: 'compare eval runs side by side: Markdown/JSON table and plots (SVG, PNG)' },
 };
 

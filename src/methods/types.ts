@@ -10,6 +10,7 @@ import type { Tokenizer } from '../io/tokenizer.js';
 import type { NormalizedRequest } from './request.js';
 import type { Schema } from './hparams.js';
 import type { ValueCache } from './value-cache.js';
+import type { TrainedMethod } from './trained.js';
 
 /** One optimisation step of a value/fine-tuning loop, as the reference prints it. */
 export interface LossStep {
@@ -179,4 +180,6 @@ export interface EditMethod<H = any> {
   loadPatch?(state: PatchState, model: CausalLM, hparams: H): ModulePatch;
   /** Rebuilds a saved inference wrapper of this method (EditedModel.load). */
   loadWrapper?(state: PatchState, model: CausalLM, hparams: H): InferenceWrapper;
+  /** For trained editors (MEND, KE, SERAC): how `lmedit train` builds the editor it optimises (src/methods/trained.ts). */
+  trained?: TrainedMethod<H>;
 }

@@ -4,6 +4,13 @@ import { keep, tidy } from './scope.js';
 import { zerosLike } from './creation.js';
 import type { Tensor } from './tensor.js';
 
+/** An optimizer's state as a checkpoint keeps it (Optimizer.exportState). */
+export interface OptimizerState {
+  /** Calls to step(). */
+  steps: number;
+  params: { step: number; buffers: Record<string, Tensor> }[];
+}
+
 export abstract class Optimizer {
   /** Current learning rate (schedulers write it). */
   lr: number;
@@ -49,6 +56,34 @@ export abstract class Optimizer {
     for (const s of this.state.values()) for (const t of Object.values(s)) t.dispose();
     this.state.clear();
     this.paramSteps.clear();
+  }
+
+  /**
+   * The optimizer's state for a checkpoint, by parameter index: each parameter's update count and buffers (the
+   * tensors are the optimizer's own: read them, do not dispose them).
+   */
+  exportState(): OptimizerState {
+    return {
+      steps: this.stepCount,
+      params: this.params.map((p) => ({ step: this.paramSteps.get(p) ?? 0, buffers: { ...(this.state.get(p) ?? {}) } })),
+    };
+  }
+
+  /** Restores exportState's output (buffers are copied): a resumed run then updates exactly as the interrupted one would. */
+  importState(s: OptimizerState): void {
+    if (s.params.length !== this.params.length) throw new Error(`optimizer state has ${s.params.length} parameters, this optimizer ${this.params.length}`);
+    this.dispose();
+    this.stepCount = s.steps;
+    noGrad(() => s.params.forEach((entry, i) => {
+      const p = this.params[i];
+      if (entry.step > 0) this.paramSteps.set(p, entry.step);
+      const own: Record<string, Tensor> = {};
+      for (const [name, t] of Object.entries(entry.buffers)) {
+        if (t.shape.join(',') !== p.shape.join(',')) throw new Error(`optimizer state: buffer '${name}' of parameter ${i} has shape [${t.shape}], the parameter [${p.shape}]`);
+        own[name] = keep(t.to({ dtype: p.dtype, device: p.device, copy: true }));
+      }
+      if (Object.keys(own).length) this.state.set(p, own);
+    }));
   }
 
   /** Updates one parameter in place; `step` counts this parameter's updates from 1. */
@@ -152,4 +187,15 @@ export function cosineSchedule(opt: Optimizer, totalSteps: number, opts: { warmu
     const progress = Math.min(1, (s - warm) / Math.max(1, totalSteps - warm));
     return minRatio + (1 - minRatio) * 0.5 * (1 + Math.cos(Math.PI * progress));
   });
+}
+
+/** Scales the gradients so that their joint 2-norm is at most maxNorm (torch.nn.utils.clip_grad_norm_); the norm. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  return noGrad(() => tidy(() => {
+    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== undefined);
+    const total = Math.sqrt(grads.reduce((s, g) => s + g.square().sum().item(), 0));
+    const coef = maxNorm / (total + 1e-6);
+    if (coef < 1) grads.forEach((g) => g.mul_(coef));
+    return total;
+  }));
 }

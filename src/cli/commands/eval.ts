@@ -39,6 +39,7 @@ method
                         WISE, CaliNet, IKE
   --hparams FILE        default hparams/<METHOD>/<model name>.yaml
   --set FIELD=VALUE     override one hparams field (repeatable; YAML value), e.g. --set mom2_update_weight=1000
+  --editor DIR          a trained editor (lmedit train --out) for MEND, KE, SERAC: sets the hparams' archive
   --corpus PATH         statistics corpus (default $LMEDIT_CORPUS)   --samples N  statistics budget
   --seed S              the method's seed (context templates; default 0)
   --value-cache DIR     reuse optimised values (ROME v*, MEMIT z) computed on the unedited model by earlier runs
@@ -59,7 +60,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     method: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, n: { type: 'string' }, offset: { type: 'string' },
     known: { type: 'boolean' }, mode: { type: 'string' }, 'batch-size': { type: 'string' }, 'measure-when': { type: 'string' },
-    curve: { type: 'string' }, hparams: { type: 'string' }, set: { type: 'string', multiple: true }, corpus: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, 'value-cache': { type: 'string' },
+    curve: { type: 'string' }, hparams: { type: 'string' }, set: { type: 'string', multiple: true }, editor: { type: 'string' }, corpus: { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, 'value-cache': { type: 'string' },
     'other-task': { type: 'string' }, 'other-task-n': { type: 'string' }, format: { type: 'string' }, 'sample-seed': { type: 'string' },
     'skip-invalid': { type: 'boolean' }, addons: { type: 'string' }, distracting: { type: 'boolean' }, generation: { type: 'boolean' },
     'idf-corpus': { type: 'string' }, 'references-from-data': { type: 'boolean' }, 'idf-split': { type: 'string' },
@@ -107,6 +108,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   if (cases.length === 0) throw new UsageError(`${values.data}: no case fits the model's context`);
   const hparamsFile = defaultHparams(method, model, values.hparams);
   const overrides = hparamOverrides(values.set);
+  if (values.editor) overrides.archive = values.editor;
   const samples = numberOption(values, 'samples') ?? Number(overrides.mom2_n_samples ?? readHparamsFile(hparamsFile).raw.mom2_n_samples ?? 100000);
   const stats = statsProvider(tok, { corpus: values.corpus, samples }, samples);
   const pool = methodPool(hparamsFile, overrides);

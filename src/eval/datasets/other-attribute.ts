@@ -6,12 +6,12 @@
 import { readJson, type EditCase } from '../cases.js';
 import { DatasetError } from './schema.js';
 
-interface KbPerson { id: number; name: string; attributes: Record<string, string> }
-interface Kb { people: KbPerson[]; templates: Record<string, { template: string; held_out: boolean }[]> }
+export interface KbPerson { id: number; name: string; attributes: Record<string, string> }
+export interface Kb { people: KbPerson[]; templates: Record<string, { template: string; held_out: boolean }[]> }
 
 export const OTHER_ATTRIBUTE = 'other_attribute';
 
-function readKb(file: string): Kb {
+export function readKb(file: string): Kb {
   let kb: any;
   try {
     kb = readJson(file);

@@ -1,7 +1,7 @@
 // The original's training controls, re-stated: torch's ReduceLROnPlateau (mode min, relative threshold, no cooldown,
 // as BartSeq2SeqEditor.configure_optimizers sets it), Lightning's gradient_clip_val (clip_grad_norm_ over the trained
 // parameters) and BartSeq2SeqEditor.early_stop_editing (mode min).
-import { noGrad, type Optimizer, type Tensor } from '../../tensor/index.js';
+import type { Optimizer } from '../../tensor/index.js';
 
 export class Plateau {
   private best = Infinity;
@@ -24,16 +24,7 @@ export class Plateau {
   }
 }
 
-/** Scales the gradients so that their joint 2-norm is at most maxNorm (torch.nn.utils.clip_grad_norm_); the norm. */
-export function clipGradNorm(params: Tensor[], maxNorm: number): number {
-  return noGrad(() => {
-    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== undefined);
-    const total = Math.sqrt(grads.reduce((s, g) => s + g.square().sum().item(), 0));
-    const coef = maxNorm / (total + 1e-6);
-    if (coef < 1) grads.forEach((g) => g.mul_(coef));
-    return total;
-  });
-}
+export { clipGradNorm } from '../../tensor/optim.js';
 
 /**
  * early_stop_editing, mode min: the best value (a later value counts as better only when lower by more than thd);
