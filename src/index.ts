@@ -18,6 +18,14 @@ export { MemoryValueCache, DiskValueCache, scopedValueCache, type ValueCache, ty
 export type {
   EditMethod, MethodSession, SessionContext, ComputeContext, Edit, InferenceWrapper, EditContext, MethodResult, WeightDelta, SecondMoment, SecondMomentProvider, LossStep,
 } from './methods/types.js';
+export {
+  loadTrainedEditor, saveTrainedEditor, baseIdentity, editorTensors, EDITOR_FILE,
+  type TrainableEditor, type TrainedMethod, type TrainRecord, type ParamGroup, type StepContext, type StepLoss, type EditorManifest,
+} from './methods/trained.js';
+export { TRAINING_FIELDS, type TrainingHparams } from './methods/trained-hparams.js';
+export { trainEditor, type TrainOptions, type TrainSummary, type TrainProgress } from './train/trainer.js';
+export { readTrainLog, type LogLine } from './train/log.js';
+export { kbTrainingRequests } from './eval/datasets/kb-train.js';
 export { runSetting, runSettingAsync, type EditMode, type SettingOptions } from './editor/settings.js';
 export { readFlatCases, NEIGHBORHOOD, type EditCase, type Probe } from './eval/cases.js';
 export { loadCases, detectFormat, mergeAddons, loadAddons, distractingNeighbors, type DatasetFormat, type LoadCasesOptions } from './eval/datasets/index.js';
