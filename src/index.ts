@@ -2,6 +2,8 @@
 export * from './tensor/index.js';
 export * from './models/index.js';
 export { loadTokenizer, encodeBatch, type Tokenizer } from './io/tokenizer.js';
+export { BertModel, loadBertModel, type BertInput, type BertOutput } from './models/bert.js';
+export { BertEmbedder, loadBertTokenizer, type BertEmbedderOptions } from './models/bert-embedder.js';
 export { resolveModelDir, readModelConfig } from './io/checkpoint.js';
 export { readSafetensorsHeader, writeSafetensors, writeShardedSafetensors } from './io/safetensors.js';
 export { assertFinite, isAllFinite, NonFiniteError } from './io/finite.js';

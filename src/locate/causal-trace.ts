@@ -140,6 +140,11 @@ export function subjectTokenRange(tok: Tokenizer, prompt: string, subject: strin
   return [start, end];
 }
 
+/** Width of the token embeddings the noise is added to (OPT-350m's word_embed_proj_dim differs from the hidden size). */
+function embedWidth(model: CausalLM): number {
+  return model.parameter(`${model.templates.embed}.weight`).shape[1];
+}
+
 /** Std of all elements of the token embeddings of the subjects' tokens (each subject tokenized alone, as the reference). */
 export function subjectEmbeddingStd(model: CausalLM, tok: Tokenizer, subjects: string[]): number {
   const rows = subjects.map((s) => tok.encode(s)).filter((r) => r.length > 0);
@@ -191,7 +196,7 @@ export function traceWithPatch(
   const rows = 1 + groups.length * S;
   const [b, e] = subjectRange;
   const T = ids.length;
-  const d = model.dims.hiddenSize;
+  const d = embedWidth(model);
   // (row, position) pairs restored at each module, with the clean row's position to copy from.
   const byModule = new Map<string, { rows: number[]; positions: number[] }>();
   groups.forEach((g, gi) => {
@@ -290,7 +295,7 @@ export function causalTrace(model: CausalLM, tok: Tokenizer, opts: CausalTraceOp
   const perForward = Math.max(1, Math.floor((maxRows - 1) / samples));
   // The corrupted baseline first (its own group), then the cells.
   const [b, e] = subjectRange;
-  const noise = keep(randn([samples, e - b, model.dims.hiddenSize], { generator }).mul(noiseStd));
+  const noise = keep(randn([samples, e - b, embedWidth(model)], { generator }).mul(noiseStd));
   const o = { samples, noiseStd, generator, noise };
   let high: number;
   let low: number;

@@ -24,10 +24,10 @@ export function activationNamed(name: string): Activation | undefined {
   return BY_NAME[name];
 }
 
-/** The model's MLP activation (config activation_function or hidden_act; GPT-2/GPT-J gelu_new, NeoX gelu, else silu). */
+/** The model's MLP activation (config activation_function or hidden_act; GPT-2/GPT-J gelu_new, NeoX gelu, OPT relu, else silu). */
 export function modelActivation(model: CausalLM, method: string): Activation {
   const raw = model.source.rawConfig;
-  const name = String(raw.activation_function ?? raw.hidden_act ?? (model.modelType === 'gpt_neox' ? 'gelu' : model.modelType.startsWith('gpt') ? 'gelu_new' : 'silu'));
+  const name = String(raw.activation_function ?? raw.hidden_act ?? (model.modelType === 'gpt_neox' ? 'gelu' : model.modelType === 'opt' ? 'relu' : model.modelType.startsWith('gpt') ? 'gelu_new' : 'silu'));
   const a = BY_NAME[name];
   if (!a) throw new Error(`${method}: the model's MLP activation '${name}' is not supported (${Object.keys(BY_NAME).join(', ')})`);
   return a;

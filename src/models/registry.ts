@@ -5,9 +5,11 @@ import { gptj } from './gptj.js';
 import { gptNeox } from './gpt_neox.js';
 import { llama, mistral } from './llama.js';
 import { qwen2 } from './qwen2.js';
+import { opt } from './opt.js';
+import { bertRefusal } from './bert-refusal.js';
 
 const REGISTRY = new Map<string, Architecture>(
-  [gpt2, gptj, gptNeox, llama, mistral, qwen2].map((a) => [a.modelType, a]),
+  [gpt2, gptj, gptNeox, llama, mistral, qwen2, opt, bertRefusal].map((a) => [a.modelType, a]),
 );
 
 export function registerArchitecture(arch: Architecture): void {

@@ -9,7 +9,7 @@ import { loadModel, generate, supportedModelTypes, type CausalLM } from '../../s
 import { tensor, tidy, noGrad } from '../../src/tensor/index.js';
 import { GOLDEN } from '../data.js';
 
-const ARCHS = ['gpt2', 'gptj', 'gpt_neox', 'llama', 'qwen2'];
+const ARCHS = ['gpt2', 'gptj', 'gpt_neox', 'llama', 'qwen2', 'opt'];
 
 function maxAbsDiff(a: number[], b: number[]): number {
   assert.equal(a.length, b.length, 'length mismatch');
