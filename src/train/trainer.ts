@@ -177,11 +177,11 @@ export function trainEditor(editor: TrainableEditor, opts: TrainOptions): TrainS
   }
 }
 
-function stopReason(run: Run, started: number, stepsThisCall: number): StopReason | null {
+function stopReason(run: Run, started: number, before: number, stepsThisCall: number): StopReason | null {
   const h = run.opts.hparams;
   if (run.loop.step >= run.total) return 'max_iters';
   if (run.loop.best !== null && run.loop.sinceBest >= h.early_stop_patience) return 'early_stop';
-  if (h.max_train_seconds > 0 && run.loop.seconds + (Date.now() - started) / 1000 >= h.max_train_seconds) return 'max_train_seconds';
+  if (h.max_train_seconds > 0 && before + (Date.now() - started) / 1000 >= h.max_train_seconds) return 'max_train_seconds';
   if (run.opts.shouldStop?.() || (run.opts.stopAfter !== undefined && stepsThisCall >= run.opts.stopAfter)) return 'interrupted';
   return null;
 }
@@ -190,11 +190,12 @@ function loopUntilDone(run: Run, resumedFrom: number | null): TrainSummary {
   const { opts, loop } = run;
   const h = opts.hparams;
   const started = Date.now();
-  const seconds = () => loop.seconds + (Date.now() - started) / 1000;
-  const finishedBefore = resumedFrom !== null && stopReason(run, started, 0) !== null && stopReason(run, started, 0) !== 'interrupted';
+  const before = loop.seconds; // seconds of earlier processes (save() updates loop.seconds)
+  const seconds = () => before + (Date.now() - started) / 1000;
+  const finishedBefore = resumedFrom !== null && stopReason(run, started, before, 0) !== null && stopReason(run, started, before, 0) !== 'interrupted';
   let stoppedBy: StopReason | null = finishedBefore ? 'already_done' : null;
   let n = 0;
-  while (stoppedBy === null && (stoppedBy = stopReason(run, started, n)) === null) {
+  while (stoppedBy === null && (stoppedBy = stopReason(run, started, before, n)) === null) {
     const factor = scheduleFactor(h.lr_scheduler, loop.step, run.total, h.warmup_steps);
     run.optimizers.forEach((o, i) => { o.lr = run.groups[i].lr * factor; });
     const lr = run.groups[0].lr * factor;

@@ -123,6 +123,21 @@ describe('trainer', () => {
     }
   });
 
+  test('training seconds are wall time, not summed again at every checkpoint', () => {
+    const dir = tmp();
+    try {
+      const e = new ScriptedLinearEditor(8);
+      e.delayMs = 5;
+      const t0 = Date.now();
+      const s = trainEditor(e, opts(dir, { model_save_pt: 1, max_iters: 40 }));
+      const wall = (Date.now() - t0) / 1000;
+      assert.ok(s.seconds <= wall + 0.01 && s.seconds > 0.2, `seconds ${s.seconds} vs wall ${wall}`);
+      e.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('early stopping: no improvement for early_stop_patience validations stops, and the best tensors are saved', () => {
     const dir = tmp();
     try {
