@@ -102,7 +102,7 @@ function chooseTokens(logits: Tensor, sampling: boolean, opts: GenerateOptions, 
     // drop a token when the mass before it already reaches p (the top token always stays)
     const before = cumulative.sub(sorted.values.softmax(-1));
     const dropSorted = before.ge(p);
-    const drop = full(scores.shape, false, { dtype: 'bool' }).scatter(1, sorted.indices, dropSorted.to('int64')).to('bool');
+    const drop = full(scores.shape, 0, { dtype: 'int64' }).scatter(1, sorted.indices, dropSorted.to('int64')).to('bool');
     scores = scores.maskedFill(drop, -Infinity);
   }
   return multinomial(scores.softmax(-1), 1, false, generator).squeeze(1).toFlatArray();

@@ -11,3 +11,7 @@ export type { Architecture, ModelDims, ModuleTemplates } from './architecture.js
 export { applyPatches, lastRealPositions, type ModulePatch, type PatchContext, type PatchState } from './patch.js';
 export { TextLM, type TextModel, type TextScoreRequest, type TextScoreResult, type TextGeneration } from './text.js';
 export type { ScoreOptions } from './score.js';
+export { T5Model, loadT5Model, saveT5Model, isT5Checkpoint, disposeT5Cache, type T5Cache, type T5ForwardInput, type T5ForwardOutput, type T5LoadOptions } from './t5-model.js';
+export { T5TextLM, scoreT5, generateT5, generateT5Text, firstTokenLogprobsT5, type T5TextOptions } from './t5-text.js';
+export { summarizeT5, formatT5Summary, t5Logits, type T5Summary, type T5LogitsReport } from './t5-summary.js';
+export { parseT5Config, relativePositionBucket, type T5Config } from './t5.js';

@@ -7,17 +7,21 @@ import { llama, mistral } from './llama.js';
 import { qwen2 } from './qwen2.js';
 import { opt } from './opt.js';
 import { bertRefusal } from './bert-refusal.js';
+import { t5Refusal } from './t5-refusal.js';
 
 const REGISTRY = new Map<string, Architecture>(
-  [gpt2, gptj, gptNeox, llama, mistral, qwen2, opt, bertRefusal].map((a) => [a.modelType, a]),
+  [gpt2, gptj, gptNeox, llama, mistral, qwen2, opt].map((a) => [a.modelType, a]),
 );
+
+/** Types loadModel only refuses with a pointer to their own loader, not listed as supported (BERT: loadBertModel; T5: loadT5Model). */
+const REFUSED = new Map<string, Architecture>([bertRefusal, t5Refusal].map((a) => [a.modelType, a]));
 
 export function registerArchitecture(arch: Architecture): void {
   REGISTRY.set(arch.modelType, arch);
 }
 
 export function architectureFor(modelType: unknown, file: string): Architecture {
-  const arch = typeof modelType === 'string' ? REGISTRY.get(modelType) : undefined;
+  const arch = typeof modelType === 'string' ? REGISTRY.get(modelType) ?? REFUSED.get(modelType) : undefined;
   if (arch === undefined) {
     throw new Error(`${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: ${[...REGISTRY.keys()].join(', ')})`);
   }

@@ -1,5 +1,5 @@
 // lmedit generate --model <dir> "prompt": streams a continuation to stdout.
-import { loadModel, generateText } from '../../models/index.js';
+import { generateT5Text, isT5Checkpoint, loadModel, loadT5Model, generateText, T5TextLM } from '../../models/index.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { dtypeOption, numberOption, parse, requireModel, UsageError } from '../args.js';
 
@@ -20,19 +20,28 @@ export async function generateCommand(argv: string[]): Promise<void> {
   }, USAGE);
   const dir = requireModel(values, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one prompt argument\n\n${USAGE}`);
-  const model = loadModel(dir, { dtype: dtypeOption(values), device: values.device });
-  const tok = loadTokenizer(model.source.dir, model.source.rawConfig);
   const prompt = positionals[0];
-  process.stdout.write(prompt);
-  generateText(model, tok, prompt, {
+  const options = {
     maxNewTokens: numberOption(values, 'max-new-tokens', 40),
     temperature: numberOption(values, 'temperature'),
     topK: numberOption(values, 'top-k'),
     topP: numberOption(values, 'top-p'),
     seed: numberOption(values, 'seed', 0),
     eosTokenId: values['no-eos'] ? null : undefined,
-    onText: (delta) => process.stdout.write(delta),
-  });
+    onText: (delta: string) => process.stdout.write(delta),
+  };
+  if (isT5Checkpoint(dir)) {
+    // encoder-decoder: the prompt is the encoder input; the output is new text, not a continuation of the prompt
+    const t5 = loadT5Model(dir, { dtype: dtypeOption(values), device: values.device });
+    generateT5Text(new T5TextLM(t5, loadTokenizer(t5.source.dir, t5.source.rawConfig)), prompt, options);
+    process.stdout.write('\n');
+    t5.dispose();
+    return;
+  }
+  const model = loadModel(dir, { dtype: dtypeOption(values), device: values.device });
+  const tok = loadTokenizer(model.source.dir, model.source.rawConfig);
+  process.stdout.write(prompt);
+  generateText(model, tok, prompt, options);
   process.stdout.write('\n');
   model.dispose();
 }

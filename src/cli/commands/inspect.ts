@@ -1,5 +1,5 @@
 // lmedit inspect --model <dir>: architecture, size, and the module paths hparams can name.
-import { loadModel, type CausalLM } from '../../models/index.js';
+import { formatT5Summary, isT5Checkpoint, loadModel, loadT5Model, summarizeT5, type CausalLM } from '../../models/index.js';
 import { dtypeOption, parse, requireModel } from '../args.js';
 
 const USAGE = `usage: lmedit inspect --model <dir|repo id> [--json]
@@ -43,7 +43,15 @@ export function summarize(model: CausalLM): ModelSummary {
 
 export async function inspectCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { json: { type: 'boolean' } }, USAGE);
-  const model = loadModel(requireModel(values, USAGE), { dtype: dtypeOption(values) });
+  const dir = requireModel(values, USAGE);
+  if (isT5Checkpoint(dir)) {
+    const t5 = loadT5Model(dir, { dtype: dtypeOption(values) });
+    const s = summarizeT5(t5);
+    t5.dispose();
+    console.log(values.json ? JSON.stringify(s, null, 2) : formatT5Summary(s).join('\n'));
+    return;
+  }
+  const model = loadModel(dir, { dtype: dtypeOption(values) });
   const s = summarize(model);
   model.dispose();
   if (values.json) {

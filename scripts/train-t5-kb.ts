@@ -1,0 +1,171 @@
+// Trains a small T5 (T5ForConditionalGeneration, original flavour: relu FF, tied head) from scratch on kbgpt's
+// knowledge base as question → answer pairs, so that editing methods can later be tried on an encoder-decoder.
+//
+//   node --import tsx scripts/train-t5-kb.ts [--kb DIR] [--out DIR] [--steps N] [--batch B] [--lr LR] [--seed S]
+//        [--d 256] [--layers 4] [--heads 4] [--d-ff 1024] [--eval-every N] [--eval-n N] [--threads T]
+//
+// Data (all from kb.json, seeded): encoder input = a relation template filled with the person's name (the prompt
+// ends right before the object) + EOS; decoder labels = ' ' + value + EOS (the leading space keeps the answer's
+// GPT-2 tokens identical to those causal evaluation scores). Every training template of the 5 person relations
+// (held_out: false), the city → country and country → language templates. Held-out templates (held_out: true) never
+// enter training; the script reports first-token accuracy on them and on the training prompts every --eval-every
+// steps (on a seeded sample of --eval-n pairs each). Tokenizer: kbgpt's GPT-2 BPE (vocab.json + merges.txt, copied into the output); EOS = pad = decoder start
+// = 50256 (<|endoftext|>). Output: a Hugging Face directory under runs/ (default runs/t5-kb) that loadT5Model and
+// transformers load, plus train-log.json. Seeded: init, batch order and everything else follow --seed.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  Adam, Generator, crossEntropy, noGrad, randn, setNumThreads, tensor, tidy, type Tensor,
+} from '../src/tensor/index.js';
+import { loadTokenizer } from '../src/io/tokenizer.js';
+import { mulberry32 } from '../src/util/random.js';
+import { parseT5Config, t5ParameterShapes, type T5Config } from '../src/models/t5.js';
+import { T5Model, saveT5Model } from '../src/models/t5-model.js';
+import { scoreT5 } from '../src/models/t5-text.js';
+import { padBatch } from '../src/models/batch.js';
+
+const { values } = parseArgs({
+  options: {
+    kb: { type: 'string', default: '../shared/data/kbgpt' },
+    out: { type: 'string', default: 'runs/t5-kb' },
+    steps: { type: 'string', default: '3000' },
+    batch: { type: 'string', default: '32' },
+    lr: { type: 'string', default: '1e-3' },
+    seed: { type: 'string', default: '0' },
+    d: { type: 'string', default: '256' },
+    layers: { type: 'string', default: '4' },
+    heads: { type: 'string', default: '4' },
+    'd-ff': { type: 'string', default: '1024' },
+    'eval-every': { type: 'string', default: '250' },
+    'eval-n': { type: 'string', default: '500' },
+    threads: { type: 'string' },
+  },
+});
+const num = (k: keyof typeof values) => Number(values[k]);
+if (values.threads) setNumThreads(Number(values.threads));
+else if (process.env.LMEDIT_NUM_THREADS) setNumThreads(Number(process.env.LMEDIT_NUM_THREADS));
+
+const kbDir = resolve(values.kb!);
+const kb = JSON.parse(readFileSync(join(kbDir, 'kb.json'), 'utf8'));
+const tok = loadTokenizer(kbDir);
+const EOS = 50256;
+
+interface Pair { prompt: number[]; answer: number[]; heldOut: boolean; text: string }
+
+function buildPairs(): Pair[] {
+  const pairs: Pair[] = [];
+  const add = (template: string, subject: string, value: string, heldOut: boolean) => {
+    const text = template.replace('{}', subject);
+    pairs.push({ prompt: [...tok.encode(text), EOS], answer: [...tok.encode(` ${value}`), EOS], heldOut, text });
+  };
+  for (const p of kb.people) {
+    for (const [relation, templates] of Object.entries(kb.templates as Record<string, { template: string; held_out: boolean }[]>)) {
+      for (const t of templates) add(t.template, p.name, p.attributes[relation], t.held_out);
+    }
+  }
+  for (const [city, country] of Object.entries(kb.city_country as Record<string, string>)) {
+    for (const t of kb.city_country_templates as string[]) add(t, city, country, false);
+  }
+  for (const [country, language] of Object.entries(kb.country_language as Record<string, string>)) {
+    for (const t of kb.country_language_templates as string[]) add(t, country, language, false);
+  }
+  return pairs;
+}
+
+function t5Config(): Record<string, unknown> {
+  const d = num('d');
+  const heads = num('heads');
+  return {
+    architectures: ['T5ForConditionalGeneration'], model_type: 't5', vocab_size: 50257, d_model: d, d_kv: d / heads,
+    d_ff: num('d-ff'), num_layers: num('layers'), num_decoder_layers: num('layers'), num_heads: heads,
+    relative_attention_num_buckets: 32, relative_attention_max_distance: 128, dropout_rate: 0.0, layer_norm_epsilon: 1e-6,
+    initializer_factor: 1.0, feed_forward_proj: 'relu', is_encoder_decoder: true, use_cache: true, tie_word_embeddings: true,
+    pad_token_id: EOS, eos_token_id: EOS, decoder_start_token_id: EOS, torch_dtype: 'float32',
+  };
+}
+
+/** HF's T5 initialisation (initializer_factor 1): N(0, σ) per tensor kind, norms at 1. */
+function initParams(c: T5Config, gen: Generator): Map<string, Tensor> {
+  const params = new Map<string, Tensor>();
+  const inner = c.numHeads * c.dKv;
+  for (const [name, shape] of t5ParameterShapes(c)) {
+    let std: number | null;
+    if (name.endsWith('layer_norm.weight')) std = null;
+    else if (name === 'shared.weight' || name === 'lm_head.weight') std = 1;
+    else if (/\.q\.weight$/.test(name)) std = (c.d * c.dKv) ** -0.5;
+    else if (/\.[kv]\.weight$/.test(name)) std = c.d ** -0.5;
+    else if (/\.o\.weight$/.test(name)) std = inner ** -0.5;
+    else if (/\.wo\.weight$/.test(name)) std = c.dFf ** -0.5;
+    else std = c.d ** -0.5; // wi, relative_attention_bias
+    const t = std === null ? tensor(new Float32Array(shape[0]).fill(1)).view(...shape) : noGrad(() => randn(shape, { generator: gen }).mul(std!));
+    params.set(name, t.requiresGrad_(true));
+  }
+  return params;
+}
+
+function firstTokenAccuracy(model: T5Model, pairs: Pair[]): number {
+  if (pairs.length === 0) return NaN;
+  const scored = scoreT5(model, pairs.map((p) => ({ prompt: p.prompt, continuation: p.answer })), { batchSize: 64 });
+  return scored.filter((s, i) => s.argmax[0] === pairs[i].answer[0]).length / pairs.length;
+}
+
+function main(): void {
+  const seed = num('seed');
+  const random = mulberry32(seed);
+  const pairs = buildPairs();
+  const train = pairs.filter((p) => !p.heldOut);
+  const heldOut = pairs.filter((p) => p.heldOut);
+  const rawConfig = t5Config();
+  const config = parseT5Config(rawConfig, 'train-t5-kb config');
+  const model = new T5Model(config, initParams(config, new Generator(seed)), 'float32', 'cpu', { dir: kbDir, rawConfig }, () => {});
+  const opt = new Adam([...model.params.values()], { lr: num('lr') });
+  const batch = num('batch');
+  const steps = num('steps');
+  const evalEvery = num('eval-every');
+  const log: Record<string, unknown>[] = [];
+  const sample = (xs: Pair[], n: number) => (xs.length <= n ? xs : xs.filter((_, i) => i % Math.ceil(xs.length / n) === 0));
+  const trainProbe = sample(train, num('eval-n'));
+  const heldOutProbe = sample(heldOut, num('eval-n'));
+  console.log(`${train.length} training pairs, ${heldOut.length} held-out; ${model.numParameters().toLocaleString('en-US')} parameters`);
+  let order: number[] = [];
+  for (let step = 1; step <= steps; step++) {
+    if (order.length < batch) {
+      const more = train.map((_, i) => i);
+      for (let i = more.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [more[i], more[j]] = [more[j], more[i]];
+      }
+      order = order.concat(more);
+    }
+    const rows = order.splice(0, batch).map((i) => train[i]);
+    const loss = tidy(() => {
+      const enc = padBatch(rows.map((r) => r.prompt), 'right', EOS);
+      const dec = padBatch(rows.map((r) => [config.decoderStartTokenId, ...r.answer.slice(0, -1)]), 'right', EOS);
+      const labels = padBatch(rows.map((r) => r.answer), 'right', -100).ids;
+      const out = model.forward({ inputIds: enc.ids, attentionMask: enc.mask, decoderInputIds: dec.ids, decoderAttentionMask: dec.mask });
+      const l = crossEntropy(out.logits!.reshape(-1, config.vocabSize), tensor(labels, { dtype: 'int64' }).reshape(-1), { ignoreIndex: -100 });
+      l.backward();
+      return l.item();
+    });
+    opt.step();
+    opt.zeroGrad();
+    if (step % evalEvery === 0 || step === steps) {
+      const entry = { step, loss, trainAcc: firstTokenAccuracy(model, trainProbe), heldOutAcc: firstTokenAccuracy(model, heldOutProbe) };
+      log.push(entry);
+      console.log(JSON.stringify(entry));
+    } else if (step % 50 === 0) {
+      console.log(`step ${step} loss ${loss.toFixed(4)}`);
+    }
+  }
+  const out = resolve(values.out!);
+  mkdirSync(out, { recursive: true });
+  for (const p of model.params.values()) p.requiresGrad_(false);
+  saveT5Model(model, join(out, 'model'), { overwrite: true, extraJson: { 'train-args.json': values } });
+  writeFileSync(join(out, 'train-log.json'), JSON.stringify(log, null, 2) + '\n');
+  console.log(`saved ${join(out, 'model')}`);
+  opt.dispose();
+  model.dispose();
+}
+
+main();
