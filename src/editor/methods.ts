@@ -12,6 +12,7 @@ import { kn } from '../methods/kn/index.js';
 import { wise } from '../methods/wise/index.js';
 import { tpatcher } from '../methods/tpatcher/index.js';
 import { calinet } from '../methods/calinet/index.js';
+import { serac } from '../methods/serac/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -29,6 +30,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['WISE', { method: wise }],
   ['T-PATCHER', { method: tpatcher }],
   ['CALINET', { method: calinet }],
+  ['SERAC', { method: serac }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {
