@@ -12,6 +12,7 @@ import { kn } from '../methods/kn/index.js';
 import { wise } from '../methods/wise/index.js';
 import { tpatcher } from '../methods/tpatcher/index.js';
 import { calinet } from '../methods/calinet/index.js';
+import { mend } from '../methods/mend/index.js';
 import { serac } from '../methods/serac/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
@@ -30,6 +31,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['WISE', { method: wise }],
   ['T-PATCHER', { method: tpatcher }],
   ['CALINET', { method: calinet }],
+  ['MEND', { method: mend }],
   ['SERAC', { method: serac }],
 ]);
 
