@@ -14,6 +14,7 @@ import { tpatcher } from '../methods/tpatcher/index.js';
 import { calinet } from '../methods/calinet/index.js';
 import { mend } from '../methods/mend/index.js';
 import { serac } from '../methods/serac/index.js';
+import { ke } from '../methods/ke/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -33,6 +34,7 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['CALINET', { method: calinet }],
   ['MEND', { method: mend }],
   ['SERAC', { method: serac }],
+  ['KE', { method: ke }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {
