@@ -20,6 +20,8 @@ export interface LineChart {
   xLabel: string;
   yLabel: string;
   xScale: 'linear' | 'log';
+  /** 'percent' (default): 0–100 when every value fits; 'auto': a nice range around the data (losses, fractions). */
+  yScale?: 'percent' | 'auto';
   series: LineSeries[];
 }
 
@@ -99,7 +101,7 @@ export function layoutChart(chart: Chart, size: { width: number; height: number 
     shapes.push({ type: 'text', x, y, text: t, size: sz, color: INK, anchor, ...extra });
 
   const values = chart.kind === 'line' ? chart.series.flatMap((s) => s.points.map((p) => p.y)) : chart.bars.flatMap((b) => b.values.filter((v): v is number => v !== undefined));
-  const y = valueAxis(values);
+  const y = chart.kind === 'line' && chart.yScale === 'auto' ? niceAxis(Math.min(0, ...values), Math.max(...values)) : valueAxis(values);
   const yPos = (v: number) => box.bottom - ((v - y.min) / (y.max - y.min)) * (box.bottom - box.top);
   for (const t of y.ticks) {
     shapes.push({ type: 'line', x1: box.left, y1: yPos(t), x2: box.right, y2: yPos(t), color: GRID, width: 1 });

@@ -31,9 +31,9 @@ export function trainingCharts(log: LogLine[], title: string): { name: string; c
   const lossKeys = keysOf(train, (k) => /loss|kl|nll/i.test(k));
   const out: { name: string; chart: LineChart }[] = [];
   const lossSeries = series(train, lossKeys);
-  if (lossSeries.length) out.push({ name: 'curves-loss', chart: { kind: 'line', title: `${title}: training losses`, xLabel: 'step', yLabel: 'loss', xScale: 'linear', series: lossSeries } });
+  if (lossSeries.length) out.push({ name: 'curves-loss', chart: { kind: 'line', title: `${title}: training losses`, xLabel: 'step', yLabel: 'loss', xScale: 'linear', yScale: 'auto', series: lossSeries } });
   const valSeries = series(val, keysOf(val, () => true));
-  if (valSeries.length) out.push({ name: 'curves-val', chart: { kind: 'line', title: `${title}: validation`, xLabel: 'step', yLabel: 'validation metric', xScale: 'linear', series: valSeries } });
+  if (valSeries.length) out.push({ name: 'curves-val', chart: { kind: 'line', title: `${title}: validation`, xLabel: 'step', yLabel: 'validation metric', xScale: 'linear', yScale: 'auto', series: valSeries } });
   return out;
 }
 

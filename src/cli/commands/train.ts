@@ -4,7 +4,7 @@
 // final weights. docs/training.md.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadModel } from '../../models/index.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { writeFileAtomicSync } from '../../io/atomic.js';
@@ -140,7 +140,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     editor.dispose();
   }
   const log = readTrainLog(join(values.out, LOG_FILE));
-  const charts = writeTrainingCharts(values.out, log, `${method.name} on ${base.source}`);
+  const charts = writeTrainingCharts(values.out, log, `${method.name} on ${basename(base.source)}`);
   writeFileAtomicSync(join(values.out, 'summary.json'), JSON.stringify({ method: method.name, hparamsFile, data: data.source, ...summary }, null, 2) + '\n');
   const best = summary.best ? `best ${hparams.early_stop_key} ${summary.best.value.toFixed(4)} at step ${summary.best.step}` : 'no validation yet';
   console.log(`${method.name}: ${summary.steps}/${summary.totalSteps} steps (${summary.epochs.toFixed(2)} epochs), stopped by ${summary.stoppedBy}; ${best}; `
