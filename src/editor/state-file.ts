@@ -4,12 +4,12 @@
 // components they use), the components (installed patches, inference wrappers: kind, method, JSON state, tensor
 // names) and a sha256 over the manifest and every tensor's bytes. Reading verifies the checksum (a tampered or
 // truncated file is an error naming it) and that every tensor is finite; writing is atomic (temp file, rename).
-import { createHash } from 'node:crypto';
 import {
   ENGINE_TO_SAFETENSORS_DTYPE, SAFETENSORS_TO_ENGINE_DTYPE, readSafetensorsHeader, writeSafetensors, type TensorToWrite,
 } from '../io/safetensors.js';
-import { fromFile, noGrad, type Tensor } from '../tensor/index.js';
+import { fromFile, type Tensor } from '../tensor/index.js';
 import { assertFinite } from '../io/finite.js';
+import { checksum, tensorBytes } from '../io/tensor-file.js';
 
 export const STATE_FORMAT = 'lmedit-state';
 export const STATE_VERSION = 1;
@@ -122,21 +122,4 @@ function checkManifestShape(file: string, m: StateManifest): void {
   m.edits.forEach((e, i) => e.components.forEach((c) => {
     if (!Number.isInteger(c) || c < 0 || c >= m.components.length) throw new Error(`${file}: edit ${i} ('${e.id}') names component ${c}, which does not exist`);
   }));
-}
-
-function tensorBytes(t: Tensor): Uint8Array {
-  return noGrad(() => {
-    const c = t.to({ device: 'cpu', copy: true }).contiguous();
-    try {
-      return c.toBytes();
-    } finally {
-      c.dispose();
-    }
-  });
-}
-
-function checksum(manifest: string, bytes: Uint8Array[]): string {
-  const h = createHash('sha256').update(manifest);
-  for (const b of bytes) h.update(b);
-  return h.digest('hex');
 }

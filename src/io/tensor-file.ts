@@ -17,7 +17,8 @@ export interface TensorFile {
   tensors: Map<string, Tensor>;
 }
 
-function tensorBytes(t: Tensor): Uint8Array {
+/** A tensor's bytes as stored (on CPU, contiguous). */
+export function tensorBytes(t: Tensor): Uint8Array {
   return noGrad(() => {
     const c = t.to({ device: 'cpu', copy: true }).contiguous();
     try {
@@ -28,7 +29,8 @@ function tensorBytes(t: Tensor): Uint8Array {
   });
 }
 
-function checksum(manifest: string, bytes: Uint8Array[]): string {
+/** sha256 over a manifest and tensor bytes, as lmedit's files record it. */
+export function checksum(manifest: string, bytes: Uint8Array[]): string {
   const h = createHash('sha256').update(manifest);
   for (const b of bytes) h.update(b);
   return h.digest('hex');

@@ -6,13 +6,13 @@
 // Conventions: ../shared/data/golden/ARCHITECTURES.md (section bert). Module paths are HF's (without `bert.`).
 import { join } from 'node:path';
 import {
-  arange, fromFile, layerNorm, linear, noGrad, tensor, type Device, type DType, type Tensor,
+  arange, layerNorm, linear, noGrad, tensor, type Device, type DType, type Tensor,
 } from '../tensor/index.js';
 import {
-  openCheckpointWeights, readSafetensorsHeader, SAFETENSORS_TO_ENGINE_DTYPE, type TensorEntry,
+  openCheckpointWeights, readSafetensorsHeader, type TensorEntry,
 } from '../io/safetensors.js';
 import { readModelConfig, resolveModelDir } from '../io/checkpoint.js';
-import { assertFinite } from '../io/finite.js';
+import { readParameter } from './load.js';
 import { configInt, configNumber, perLayer } from './architecture.js';
 import { attend, splitHeads } from './layers.js';
 import { Hooks, type Retained, type TraceSpec } from './trace.js';
@@ -343,7 +343,7 @@ export function loadBertModel(nameOrPath: string, opts: BertLoadOptions = {}): B
   const device = opts.device ?? 'cpu';
   const params = new Map<string, Tensor>();
   try {
-    for (const [name, shape] of expected) params.set(name, readWeight(byCanonical.get(name)!, shape, dtype, device, configFile));
+    for (const [name, shape] of expected) params.set(name, readParameter(byCanonical.get(name)!, shape, dtype, device, configFile));
   } catch (e) {
     for (const t of params.values()) t.dispose();
     throw e;
@@ -351,25 +351,3 @@ export function loadBertModel(nameOrPath: string, opts: BertLoadOptions = {}): B
   return new BertModel(config, params, dtype, device, { dir, rawConfig: raw });
 }
 
-function readWeight(entry: TensorEntry, shape: number[], dtype: DType, device: Device, configFile: string): Tensor {
-  if (entry.shape.length !== shape.length || entry.shape.some((s, i) => s !== shape[i])) {
-    throw new Error(`${entry.file}: tensor '${entry.name}' has shape [${entry.shape}] but ${configFile} implies [${shape}]`);
-  }
-  const stored = SAFETENSORS_TO_ENGINE_DTYPE[entry.dtype];
-  if (stored === undefined || !['float32', 'float16', 'bfloat16', 'float64'].includes(stored)) {
-    throw new Error(`${entry.file}: tensor '${entry.name}' has dtype ${entry.dtype}; weights must be F32, F16, BF16 or F64`);
-  }
-  return noGrad(() => {
-    const raw = fromFile(entry.file, entry.byteOffset, stored, entry.shape);
-    try {
-      assertFinite(raw, `${entry.file}: tensor '${entry.name}' (a model weight)`);
-    } catch (e) {
-      raw.dispose();
-      throw e;
-    }
-    if (stored === dtype && device === 'cpu') return raw;
-    const cast = raw.to({ dtype, device });
-    raw.dispose();
-    return cast;
-  });
-}

@@ -85,8 +85,8 @@ export function disposeCache(c: KVCache): void {
   }
 }
 
-/** Picks one token per row from last-position logits [B, V]. */
-function chooseTokens(logits: Tensor, sampling: boolean, opts: GenerateOptions, generator?: Generator): number[] {
+/** Picks one token per row from last-position logits [B, V] (greedy, or temperature / top-k / top-p sampling). */
+export function chooseTokens(logits: Tensor, sampling: boolean, opts: GenerateOptions, generator?: Generator): number[] {
   const l = logits.to('float32');
   if (!sampling) return l.argmax(-1).toFlatArray();
   let scores = l.div(opts.temperature ?? 1);

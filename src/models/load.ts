@@ -67,9 +67,10 @@ export function loadModel(nameOrPath: string, opts: LoadOptions = {}): CausalLM 
   return new CausalLM(arch, config, params, dtype, device, { dir, rawConfig: raw });
 }
 
-function readParameter(entry: TensorEntry, shape: number[], dtype: DType, device: Device): Tensor {
+/** Reads one weight: shape checked against the config, dtype a float one, finite, cast to the model's dtype/device. */
+export function readParameter(entry: TensorEntry, shape: number[], dtype: DType, device: Device, configFile = 'config.json'): Tensor {
   if (entry.shape.length !== shape.length || entry.shape.some((s, i) => s !== shape[i])) {
-    throw new Error(`${entry.file}: tensor '${entry.name}' has shape [${entry.shape}] but config.json implies [${shape}]`);
+    throw new Error(`${entry.file}: tensor '${entry.name}' has shape [${entry.shape}] but ${configFile} implies [${shape}]`);
   }
   const stored = SAFETENSORS_TO_ENGINE_DTYPE[entry.dtype];
   if (stored === undefined || !['float32', 'float16', 'bfloat16', 'float64'].includes(stored)) {

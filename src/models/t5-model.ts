@@ -6,13 +6,13 @@
 // registry architecture: the registry's 't5' entry only refuses, pointing here (t5-refusal.ts).
 import { join } from 'node:path';
 import {
-  arange, fromFile, keep, noGrad, tensor, tidy, type Device, type DType, type Tensor,
+  arange, keep, noGrad, tensor, tidy, type Device, type DType, type Tensor,
 } from '../tensor/index.js';
 import {
-  openCheckpointWeights, readSafetensorsHeader, SAFETENSORS_TO_ENGINE_DTYPE, type TensorEntry,
+  openCheckpointWeights, readSafetensorsHeader, type TensorEntry,
 } from '../io/safetensors.js';
 import { readModelConfig, resolveModelDir } from '../io/checkpoint.js';
-import { assertFinite } from '../io/finite.js';
+import { readParameter } from './load.js';
 import type { ModelDims } from './architecture.js';
 import type { LayerCache } from './layers.js';
 import type { ForwardInput, ForwardOutput, KVCache, LanguageModel, ModelSource, ParameterSnapshot, CausalLM } from './model.js';
@@ -341,7 +341,7 @@ export function loadT5Model(nameOrPath: string, opts: T5LoadOptions = {}): T5Mod
   const device = opts.device ?? 'cpu';
   const params = new Map<string, Tensor>();
   try {
-    for (const [name, shape] of expected) params.set(name, readWeight(byCanonical.get(name)!, shape, dtype, device, configFile));
+    for (const [name, shape] of expected) params.set(name, readParameter(byCanonical.get(name)!, shape, dtype, device, configFile));
   } catch (e) {
     for (const t of params.values()) t.dispose();
     throw e;
@@ -349,28 +349,6 @@ export function loadT5Model(nameOrPath: string, opts: T5LoadOptions = {}): T5Mod
   return new T5Model(config, params, dtype, device, { dir, rawConfig: raw }, opts.onWarning);
 }
 
-function readWeight(entry: TensorEntry, shape: number[], dtype: DType, device: Device, configFile: string): Tensor {
-  if (entry.shape.length !== shape.length || entry.shape.some((s, i) => s !== shape[i])) {
-    throw new Error(`${entry.file}: tensor '${entry.name}' has shape [${entry.shape}] but ${configFile} implies [${shape}]`);
-  }
-  const stored = SAFETENSORS_TO_ENGINE_DTYPE[entry.dtype];
-  if (stored === undefined || !['float32', 'float16', 'bfloat16', 'float64'].includes(stored)) {
-    throw new Error(`${entry.file}: tensor '${entry.name}' has dtype ${entry.dtype}; weights must be F32, F16, BF16 or F64`);
-  }
-  return noGrad(() => {
-    const raw = fromFile(entry.file, entry.byteOffset, stored, entry.shape);
-    try {
-      assertFinite(raw, `${entry.file}: tensor '${entry.name}' (a model weight)`);
-    } catch (e) {
-      raw.dispose();
-      throw e;
-    }
-    if (stored === dtype && device === 'cpu') return raw;
-    const cast = raw.to({ dtype, device });
-    raw.dispose();
-    return cast;
-  });
-}
 
 /**
  * Writes the model as a directory transformers loads with T5ForConditionalGeneration: HF names, `shared.weight`

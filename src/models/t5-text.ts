@@ -5,11 +5,11 @@
 // Generation: the encoder once per batch, then the decoder token by token from decoder_start_token_id with the
 // self-attention cache growing and the cross-attention keys/values computed on the first step only.
 import {
-  Generator, full, keep, multinomial, noGrad, tensor, tidy, type Tensor,
+  Generator, keep, noGrad, tensor, tidy, type Tensor,
 } from '../tensor/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { padBatch } from './batch.js';
-import type { GenerateOptions } from './generate.js';
+import { chooseTokens, type GenerateOptions } from './generate.js';
 import type { ScoreOptions, ScoreRequest, ScoreResult } from './score.js';
 import type { TextGeneration, TextModel, TextScoreRequest, TextScoreResult } from './text.js';
 import { disposeT5Cache, type T5Cache, type T5Model } from './t5-model.js';
@@ -171,26 +171,6 @@ export function generateT5(model: T5Model, prompts: number[][], opts: GenerateOp
   return out;
 }
 
-/** Picks one token per row from last-position logits [B, V] (greedy, or temperature / top-k / top-p sampling). */
-function chooseTokens(logits: Tensor, sampling: boolean, opts: GenerateOptions, generator?: Generator): number[] {
-  const l = logits.to('float32');
-  if (!sampling) return l.argmax(-1).toFlatArray();
-  let scores = l.div(opts.temperature ?? 1);
-  const k = opts.topK ?? 0;
-  if (k > 0 && k < scores.shape[1]) {
-    const kth = scores.topk(k, -1).values.narrow(1, k - 1, 1);
-    scores = scores.maskedFill(scores.lt(kth), -Infinity);
-  }
-  const p = opts.topP ?? 1;
-  if (p < 1) {
-    const sorted = scores.sort(-1, true);
-    const probs = sorted.values.softmax(-1);
-    const dropSorted = probs.cumsum(-1).sub(probs).ge(p);
-    const drop = full(scores.shape, 0, { dtype: 'int64' }).scatter(1, sorted.indices, dropSorted.to('int64')).to('bool');
-    scores = scores.maskedFill(drop, -Infinity);
-  }
-  return multinomial(scores.softmax(-1), 1, false, generator).squeeze(1).toFlatArray();
-}
 
 export interface T5TextOptions {
   /**

@@ -167,7 +167,7 @@ describe('Editor on kbgpt', () => {
     assert.throws(() => new Editor(model, tok, { method: 'ROME', hparams: { ...readYaml('ROME/kbgpt.yaml'), v_lrr: 1 } }), /unknown field 'v_lrr'/);
     assert.throws(() => new Editor(model, tok, { method: 'ROME', hparams: { ...readYaml('ROME/kbgpt.yaml'), v_lr: 'fast' } }), /field 'v_lr' must be number/);
     assert.throws(() => new Editor(model, tok, { method: 'ROME', hparams: { ...readYaml('ROME/kbgpt.yaml'), rewrite_module_tmp: 'model.layers.{}.mlp.down_proj' } }), /does not name a module/);
-    assert.throws(() => new Editor(model, tok, { method: 'KE', hparams: {} }), /unknown editing method 'KE'/);
+    assert.throws(() => new Editor(model, tok, { method: 'MALMEN', hparams: {} }), /unknown editing method 'MALMEN'/);
     editor.dispose();
   });
 });
