@@ -15,6 +15,8 @@ import { calinet } from '../methods/calinet/index.js';
 import { mend } from '../methods/mend/index.js';
 import { serac } from '../methods/serac/index.js';
 import { ke } from '../methods/ke/index.js';
+import { memprompt } from '../methods/memprompt/index.js';
+import { mello } from '../methods/mello/index.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -35,6 +37,8 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['MEND', { method: mend }],
   ['SERAC', { method: serac }],
   ['KE', { method: ke }],
+  ['MEMPROMPT', { method: memprompt }],
+  ['MELLO', { method: mello }],
 ]);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {

@@ -225,7 +225,7 @@ describe('MQuAKE (fixture)', () => {
     assert.deepEqual(c.request, { prompt: '{} is a citizen of', subject: 'Ellie Kemper', targetNew: 'Croatia', groundTruth: 'United States of America', caseId: 7 });
     assert.deepEqual(c.additionalRequests, [{ prompt: 'The head of state of {} is', subject: 'Croatia', targetNew: 'Joe Biden', groundTruth: 'Zoran Milanović', caseId: 7 }]);
     assert.deepEqual(c.rephrases, ['What is the country of citizenship of Ellie Kemper?']);
-    assert.deepEqual(c.portability.multi_hop, record.questions.map((prompt) => ({ prompt, groundTruth: 'Joe Biden', groundTruthBefore: 'Joe Biden' })));
+    assert.deepEqual(c.portability.multi_hop, record.questions.map((prompt) => ({ prompt, groundTruth: 'Joe Biden', groundTruthBefore: 'Joe Biden', answerAliases: [], answerAliasesBefore: ['Biden'] })));
     assert.equal(single.additionalRequests, undefined);
     assert.equal(single.portability.multi_hop[0].groundTruthBefore, 'Zoran Milanović');
   });

@@ -31,7 +31,7 @@ function validate(method: string, file: string): unknown {
 
 test('every shipped hparams file validates and names its own method', () => {
   const methods = fs.readdirSync(HPARAMS);
-  for (const m of ['ROME', 'MEMIT', 'EMMET', 'ALPHAEDIT', 'PMET', 'KN', 'FT-L', 'FT-M', 'GRACE', 'IKE', 'CALINET', 'T-PATCHER', 'WISE', 'MEND', 'SERAC', 'KE']) assert.ok(methods.includes(m), `hparams/${m}`);
+  for (const m of ['ROME', 'MEMIT', 'EMMET', 'ALPHAEDIT', 'PMET', 'KN', 'FT-L', 'FT-M', 'GRACE', 'IKE', 'CALINET', 'T-PATCHER', 'WISE', 'MEND', 'SERAC', 'KE', 'MEMPROMPT', 'MELLO']) assert.ok(methods.includes(m), `hparams/${m}`);
   for (const method of methods) {
     for (const name of fs.readdirSync(path.join(HPARAMS, method))) validate(method, path.join(HPARAMS, method, name));
   }

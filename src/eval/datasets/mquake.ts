@@ -3,11 +3,14 @@
 //   requested_rewrite[0] → request (prompt with "{}", subject, target_new.str → targetNew, target_true.str → groundTruth)
 //   requested_rewrite[1..] → additionalRequests (applied together with request)
 //   requested_rewrite[0].question → rephrases (the question form of the first edit; optional)
-//   questions → portability.multi_hop, each answered new_answer after the edits and answer before them
-// answer_alias / new_answer_alias, single_hops and new_single_hops are not kept.
+//   questions → portability.multi_hop, each answered new_answer after the edits and answer before them, with the
+//               aliases new_answer_alias / answer_alias kept on each probe (answerAliases / answerAliasesBefore:
+//               MQuAKE's multi-hop accuracy accepts any of them, src/eval/multihop.ts)
+// single_hops and new_single_hops are not kept.
 import type { EditCase } from '../cases.js';
 import type { EditRequest } from '../../methods/request.js';
 import { booleanFlags, Fields } from './schema.js';
+import type { AliasedProbe } from '../multihop.js';
 
 /** Parses one MQuAKE record. */
 export function mquakeCase(r: unknown, index: number, where: string): EditCase {
@@ -33,12 +36,15 @@ export function mquakeCase(r: unknown, index: number, where: string): EditCase {
   const question = f.string(f.object(rewrites[0], 'requested_rewrite[0]').question, 'requested_rewrite[0].question', true);
   const groundTruth = f.string(o.new_answer, 'new_answer');
   const groundTruthBefore = f.string(o.answer, 'answer');
+  const answerAliases = f.strings(o.new_answer_alias, 'new_answer_alias', true);
+  const answerAliasesBefore = f.strings(o.answer_alias, 'answer_alias', true);
+  const probe = (prompt: string): AliasedProbe => ({ prompt, groundTruth, groundTruthBefore, answerAliases, answerAliasesBefore });
   const c: EditCase = {
     caseId,
     request: requests[0],
     rephrases: question ? [question] : [],
     locality: {},
-    portability: { multi_hop: f.strings(o.questions, 'questions').map((prompt) => ({ prompt, groundTruth, groundTruthBefore })) },
+    portability: { multi_hop: f.strings(o.questions, 'questions').map(probe) },
     flags: booleanFlags(o),
   };
   if (requests.length > 1) c.additionalRequests = requests.slice(1);
