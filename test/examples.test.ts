@@ -23,3 +23,13 @@ test('examples/evaluate-kbgpt.ts evaluates FT-M on five known facts and reports 
   assert.ok(m && Number(m[1]) >= 60 && Number(m[2]) >= 60, r.stdout);
   assert.ok(existsSync(join(out, 'report', 'report.md')));
 });
+
+test('examples/train-serac-kbgpt.ts trains an editor through the library and edits with it', () => {
+  const out = mkdtempSync(join(tmpdir(), 'lmedit-example-serac-'));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'examples/train-serac-kbgpt.ts'), KBGPT, out], { encoding: 'utf8', cwd: REPO_ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /trained 6 steps in [\d.]+ s → .*editor\.safetensors/);
+  assert.match(r.stdout, /before: Roderick Zielinski was born in the city of → Warsaw/);
+  assert.match(r.stdout, /after \(6-step editor\): Roderick Zielinski was born in the city of → \S+/);
+  assert.ok(existsSync(join(out, 'editor.safetensors')));
+});
