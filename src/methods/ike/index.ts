@@ -4,6 +4,7 @@
 // context (wrapper.ts; the prompt in demos.ts; demonstration selection in selection.ts; docs/ike.md).
 import type { Embedder } from '../../retrieval/index.js';
 import type { EditMethod, MethodSession } from '../types.js';
+import { memorySession } from '../memory-session.js';
 import { checkIkeHparams, IKE_SCHEMA, ikeRetrieverSpec, type IkeHparams } from './hparams.js';
 import { poolDemonstrations } from './demos.js';
 import { IkeWrapper } from './wrapper.js';
@@ -41,35 +42,13 @@ export function createIke(opts: IkeOptions = {}): EditMethod<IkeHparams> {
       }
       if (demos.length > 0 && demos.length < h.k) ctx.log?.(`IKE: the pool gives ${demos.length} demonstrations, fewer than k = ${h.k}; all are used`);
       const settings = { k: h.use_icl_examples ? h.k : 0, selection: h.demo_selection, order: h.demo_order, seed: ctx.seed, retriever: ikeRetrieverSpec(h, opts.embedder?.name) };
-      let wrapper = new IkeWrapper(settings, demos, [], opts.embedder);
-      return {
-        // a replayed checkpoint or loaded model brings its memory: later edits extend it
-        adopt(edited) {
-          const found = edited.inferenceWrappers().find((w): w is IkeWrapper => w instanceof IkeWrapper);
-          if (found && found !== wrapper) {
-            wrapper.dispose();
-            wrapper = found;
-          }
-        },
-        compute(requests, c) {
-          const started = performance.now();
-          const added = wrapper.addFacts(requests, c.editId);
-          const seconds = (performance.now() - started) / 1000;
-          return {
-            deltas: [],
-            wrapper,
-            statsKeys: [],
-            diagnostics: added.map((f, i) => ({
-              caseId: f.caseId,
-              prompt: f.prompt,
-              targetNew: f.targetNew,
-              seconds: seconds / added.length,
-              extra: { demonstrations: f.demonstrations.map((d) => ({ kind: demos[d].kind, caseId: demos[d].caseId, record: demos[d].record })), request: requests[i].index },
-            })),
-          };
-        },
-        dispose: () => undefined, // the wrapper belongs to the edited model once an edit used it (EditedModel.dispose)
-      };
+      // a replayed checkpoint or loaded model brings its memory: later edits extend it
+      return memorySession(new IkeWrapper(settings, demos, [], opts.embedder), (w): w is IkeWrapper => w instanceof IkeWrapper, (w, requests, editId) => w.addFacts(requests, editId),
+        (f, r) => ({
+          caseId: f.caseId, prompt: f.prompt, targetNew: f.targetNew,
+          extra: { demonstrations: f.demonstrations.map((d) => ({ kind: demos[d].kind, caseId: demos[d].caseId, record: demos[d].record })), request: r.index },
+        }),
+      );
     },
 
     loadWrapper(state) {

@@ -4,6 +4,7 @@
 // the top-1 retrieved edited fact (loop.ts; the prompt in prompt.ts; docs/mello.md). It needs a model that follows
 // the few-shot format; see docs/mello.md for what it measures on the small fixtures.
 import type { EditMethod, MethodSession } from '../types.js';
+import { memorySession } from '../memory-session.js';
 import { checkMelloHparams, MELLO_SCHEMA, type MelloHparams } from './hparams.js';
 import { taskPrompt } from './prompt.js';
 import { MelloWrapper, type MelloSettings } from './wrapper.js';
@@ -31,26 +32,9 @@ export const mello: EditMethod<MelloHparams> = {
   },
 
   open(_model, h): MethodSession {
-    let wrapper = new MelloWrapper(melloSettings(h));
-    return {
-      adopt(edited) {
-        const found = edited.inferenceWrappers().find((w): w is MelloWrapper => w instanceof MelloWrapper);
-        if (found && found !== wrapper) {
-          wrapper.dispose();
-          wrapper = found;
-        }
-      },
-      compute(requests, c) {
-        const started = performance.now();
-        const added = wrapper.addFacts(requests, c.editId);
-        const seconds = (performance.now() - started) / 1000;
-        return {
-          deltas: [], wrapper, statsKeys: [],
-          diagnostics: added.map((f, i) => ({ caseId: f.caseId, prompt: requests[i].text, targetNew: requests[i].targetNew, seconds: seconds / added.length, extra: { sentence: f.sentence } })),
-        };
-      },
-      dispose: () => undefined,
-    };
+    return memorySession(new MelloWrapper(melloSettings(h)), (w): w is MelloWrapper => w instanceof MelloWrapper, (w, requests, editId) => w.addFacts(requests, editId),
+      (f, r) => ({ caseId: f.caseId, prompt: r.text, targetNew: r.targetNew, extra: { sentence: f.sentence } }),
+    );
   },
 
   loadWrapper(state) {

@@ -3,6 +3,7 @@
 // one memory, and a query whose normalised form is near a stored question is answered with that feedback in the prompt
 // (memory.ts: keys and matching; wrapper.ts: the prompt; docs/memprompt.md).
 import type { EditMethod, MethodSession } from '../types.js';
+import { memorySession } from '../memory-session.js';
 import { checkMemPromptHparams, MEMPROMPT_SCHEMA, type MemPromptHparams } from './hparams.js';
 import { memPromptSettings, MemPromptWrapper } from './wrapper.js';
 
@@ -20,31 +21,9 @@ export const memprompt: EditMethod<MemPromptHparams> = {
   },
 
   open(_model, h): MethodSession {
-    let wrapper = new MemPromptWrapper(memPromptSettings(h));
-    return {
-      adopt(edited) {
-        const found = edited.inferenceWrappers().find((w): w is MemPromptWrapper => w instanceof MemPromptWrapper);
-        if (found && found !== wrapper) {
-          wrapper.dispose();
-          wrapper = found;
-        }
-      },
-      compute(requests, c) {
-        const started = performance.now();
-        const added = wrapper.addEdits(requests, c.editId);
-        const seconds = (performance.now() - started) / 1000;
-        return {
-          deltas: [],
-          wrapper,
-          statsKeys: [],
-          diagnostics: added.map((e, i) => ({
-            caseId: e.caseId, prompt: e.question, targetNew: requests[i].targetNew, seconds: seconds / added.length,
-            extra: { key: e.key, feedback: e.feedback },
-          })),
-        };
-      },
-      dispose: () => undefined,
-    };
+    return memorySession(new MemPromptWrapper(memPromptSettings(h)), (w): w is MemPromptWrapper => w instanceof MemPromptWrapper, (w, requests, editId) => w.addEdits(requests, editId),
+      (e, r) => ({ caseId: e.caseId, prompt: e.question, targetNew: r.targetNew, extra: { key: e.key, feedback: e.feedback } }),
+    );
   },
 
   loadWrapper(state) {
