@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { trainCommand } from '../../src/cli/commands/train.js';
+import { editRecordsFromCases, trainCommand } from '../../src/cli/commands/train.js';
+import { loadCases } from '../../src/eval/datasets/index.js';
 import { registerMethod } from '../../src/editor/methods.js';
 import { TRAINING_FIELDS } from '../../src/methods/trained-hparams.js';
 import { EDITOR_FILE, EDITOR_FORMAT } from '../../src/methods/trained.js';
@@ -63,4 +64,13 @@ test('lmedit train refuses a method that does not train, overlapping people, and
     /overlap: validation must be held out/);
   await assert.rejects(trainCommand(['--method', 'SCRIPTED-FAKE-TRAINED', ...base]), /--kb … or --data and --val-data are required/);
   assert.ok(!existsSync(join(tmpdir(), 'never-written')));
+});
+
+test('training records from a data file carry its paraphrases and locality probes (counterfact-mend)', () => {
+  const file = join(KBGPT, '..', 'counterfact-mend', 'counterfact-val.json');
+  const [r] = editRecordsFromCases(loadCases(file, { n: 1 }).cases);
+  const raw = JSON.parse(readFileSync(file, 'utf8'))[0];
+  assert.deepEqual(r.rephrasePrompts, [raw.rephrase_prompt]);
+  assert.deepEqual(r.locality, { neighborhood: [{ prompt: raw.locality_prompt, groundTruth: raw.locality_ground_truth }] });
+  assert.equal(r.targetNew, raw.target_new);
 });

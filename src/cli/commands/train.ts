@@ -15,6 +15,7 @@ import { baseIdentity, type TrainRecord } from '../../methods/trained.js';
 import type { TrainingHparams } from '../../methods/trained-hparams.js';
 import { methodFor, methodNames } from '../../editor/methods.js';
 import { loadCases } from '../../eval/datasets/index.js';
+import type { EditCase } from '../../eval/cases.js';
 import { kbTrainingRequests, parsePeopleRange } from '../../eval/datasets/kb-train.js';
 import { trainEditor, type TrainSummary } from '../../train/trainer.js';
 import { readTrainLog, LOG_FILE } from '../../train/log.js';
@@ -65,8 +66,20 @@ function records(values: Record<string, any>): { train: EditRequest[]; val: Edit
     };
   }
   if (!values.data || !values['val-data']) throw new UsageError(`training data: --kb … or --data and --val-data are required\n\n${USAGE}`);
-  const read = (file: string, n?: number) => loadCases(file, { n: n ?? Number.MAX_SAFE_INTEGER }).cases.map((c) => c.request as EditRequest);
+  const read = (file: string, n?: number) => editRecordsFromCases(loadCases(file, { n: n ?? Number.MAX_SAFE_INTEGER }).cases);
   return { train: read(values.data, nTrain), val: read(values['val-data'], nVal), source: { data: values.data, valData: values['val-data'] } };
+}
+
+/**
+ * Training records from dataset cases: the request with the case's paraphrases as rephrasePrompts and its locality
+ * probes (the losses read both: MEND's rephrase NLL and locality KL, SERAC's in-scope and out-of-scope examples).
+ */
+export function editRecordsFromCases(cases: readonly EditCase[]): EditRequest[] {
+  return cases.map((c) => ({
+    ...c.request,
+    rephrasePrompts: c.request.rephrasePrompts ?? c.rephrases,
+    locality: c.request.locality ?? Object.fromEntries(Object.entries(c.locality).map(([k, ps]) => [k, ps.map((p) => ({ prompt: p.prompt, groundTruth: p.groundTruth }))])),
+  }));
 }
 
 function normalizeAll(reqs: EditRequest[], what: string): TrainRecord[] {
