@@ -4,7 +4,6 @@
 // model_save_pt steps, and exact resumption: batch order and per-step draws are functions of (seed, step), the Adam
 // state and the best tensors are checkpointed, so a run killed at any point and resumed ends with the same weights
 // as an uninterrupted one (test/train/trainer.test.ts kills a child process with SIGKILL to check it).
-import * as fs from 'node:fs';
 import { Adam, clipGradNorm, keep, noGrad, tidy, type Tensor } from '../tensor/index.js';
 import {
   editorTensors, restoreEditorTensors, saveTrainedEditor, type EditorManifest, type TrainRecord, type TrainableEditor,
@@ -192,8 +191,8 @@ function loopUntilDone(run: Run, resumedFrom: number | null): TrainSummary {
   const started = Date.now();
   const before = loop.seconds; // seconds of earlier processes (save() updates loop.seconds)
   const seconds = () => before + (Date.now() - started) / 1000;
-  const finishedBefore = resumedFrom !== null && stopReason(run, started, before, 0) !== null && stopReason(run, started, before, 0) !== 'interrupted';
-  let stoppedBy: StopReason | null = finishedBefore ? 'already_done' : null;
+  const atStart = resumedFrom !== null ? stopReason(run, started, before, 0) : null;
+  let stoppedBy: StopReason | null = atStart !== null && atStart !== 'interrupted' ? 'already_done' : null;
   let n = 0;
   while (stoppedBy === null && (stoppedBy = stopReason(run, started, before, n)) === null) {
     const factor = scheduleFactor(h.lr_scheduler, loop.step, run.total, h.warmup_steps);
@@ -220,7 +219,5 @@ function loopUntilDone(run: Run, resumedFrom: number | null): TrainSummary {
 function writeEditor(run: Run, summary: TrainSummary): string {
   const { best: _best, ...rest } = summary;
   const training = { ...rest, best: summary.best, hparams: run.opts.hparams };
-  const file = saveTrainedEditor(run.opts.outDir, run.editor, { ...run.opts.manifest, meta: {}, training }, run.best.size ? run.best : undefined);
-  if (!fs.existsSync(file)) throw new Error(`trainer: ${file} was not written`);
-  return file;
+  return saveTrainedEditor(run.opts.outDir, run.editor, { ...run.opts.manifest, meta: {}, training }, run.best.size ? run.best : undefined);
 }
