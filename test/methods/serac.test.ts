@@ -178,6 +178,7 @@ describe('training', () => {
 describe('saved editors and edited models', () => {
   let h: SeracHparams;
   let archive: string;
+  let trained: SeracEditor;
   const A = normalizeRequest({ prompt: '{} was born in', subject: 'Lucian Northcott', targetNew: 'Zurich' }, 0);
   const probes = ["Lucian Northcott's birthplace is", 'The employer of Lucian Northcott is', 'Margot Westbrook was born in'];
   before(() => {
@@ -185,12 +186,12 @@ describe('saved editors and edited models', () => {
     const ed = new SeracEditor(model, h, tok, 3);
     trainSteps(ed, normalizeRequests(kbTrainingRequests(KB, { people: [200, 201], seed: 0 })), 2, 4);
     archive = save(ed, h, 'editor');
-    ed.dispose();
+    trained = ed; // the saved editor itself, compared with its reloaded copy (a retrained twin may differ by an ulp)
   });
+  after(() => trained.dispose());
 
   test('save editor → load: identical routing and counterfactual scores', () => {
-    const ed = new SeracEditor(model, h, tok, 3);
-    trainSteps(ed, normalizeRequests(kbTrainingRequests(KB, { people: [200, 201], seed: 0 })), 2, 4);
+    const ed = trained;
     const loaded = openSeracEditor(model, { ...h, archive }, tok);
     try {
       const a = new SeracWrapper(ed, []);
@@ -204,7 +205,6 @@ describe('saved editors and edited models', () => {
         (a as unknown as { cntrText: TextModel }).cntrText.score(req),
       );
     } finally {
-      ed.dispose();
       loaded.dispose();
     }
   });
