@@ -11,16 +11,18 @@
 // enter training; the script reports first-token accuracy on them and on the training prompts every --eval-every
 // steps (on a seeded sample of --eval-n pairs each). Tokenizer: kbgpt's GPT-2 BPE (vocab.json + merges.txt, copied into the output); EOS = pad = decoder start
 // = 50256 (<|endoftext|>). Output: a Hugging Face directory under runs/ (default runs/t5-kb) that loadT5Model and
-// transformers load, plus train-log.json. Seeded: init, batch order and everything else follow --seed.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// transformers load, with train-args.json and train-log.json in it (the name is what hparams/<METHOD>/t5-kb.yaml
+// is found by). Seeded: init, batch order and everything else follow --seed.
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  Adam, Generator, crossEntropy, noGrad, randn, setNumThreads, tensor, tidy, type Tensor,
+  Adam, Generator, crossEntropy, setNumThreads, tensor, tidy,
 } from '../src/tensor/index.js';
+import { initT5Params } from '../src/models/t5-init.js';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import { mulberry32 } from '../src/util/random.js';
-import { parseT5Config, t5ParameterShapes, type T5Config } from '../src/models/t5.js';
+import { parseT5Config } from '../src/models/t5.js';
 import { T5Model, saveT5Model } from '../src/models/t5-model.js';
 import { scoreT5 } from '../src/models/t5-text.js';
 import { padBatch } from '../src/models/batch.js';
@@ -85,25 +87,6 @@ function t5Config(): Record<string, unknown> {
   };
 }
 
-/** HF's T5 initialisation (initializer_factor 1): N(0, σ) per tensor kind, norms at 1. */
-function initParams(c: T5Config, gen: Generator): Map<string, Tensor> {
-  const params = new Map<string, Tensor>();
-  const inner = c.numHeads * c.dKv;
-  for (const [name, shape] of t5ParameterShapes(c)) {
-    let std: number | null;
-    if (name.endsWith('layer_norm.weight')) std = null;
-    else if (name === 'shared.weight' || name === 'lm_head.weight') std = 1;
-    else if (/\.q\.weight$/.test(name)) std = (c.d * c.dKv) ** -0.5;
-    else if (/\.[kv]\.weight$/.test(name)) std = c.d ** -0.5;
-    else if (/\.o\.weight$/.test(name)) std = inner ** -0.5;
-    else if (/\.wo\.weight$/.test(name)) std = c.dFf ** -0.5;
-    else std = c.d ** -0.5; // wi, relative_attention_bias
-    const t = std === null ? tensor(new Float32Array(shape[0]).fill(1)).view(...shape) : noGrad(() => randn(shape, { generator: gen }).mul(std!));
-    params.set(name, t.requiresGrad_(true));
-  }
-  return params;
-}
-
 function firstTokenAccuracy(model: T5Model, pairs: Pair[]): number {
   if (pairs.length === 0) return NaN;
   const scored = scoreT5(model, pairs.map((p) => ({ prompt: p.prompt, continuation: p.answer })), { batchSize: 64 });
@@ -118,7 +101,7 @@ function main(): void {
   const heldOut = pairs.filter((p) => p.heldOut);
   const rawConfig = t5Config();
   const config = parseT5Config(rawConfig, 'train-t5-kb config');
-  const model = new T5Model(config, initParams(config, new Generator(seed)), 'float32', 'cpu', { dir: kbDir, rawConfig }, () => {});
+  const model = new T5Model(config, initT5Params(config, new Generator(seed)), 'float32', 'cpu', { dir: kbDir, rawConfig }, () => {});
   const opt = new Adam([...model.params.values()], { lr: num('lr') });
   const batch = num('batch');
   const steps = num('steps');
@@ -159,11 +142,9 @@ function main(): void {
     }
   }
   const out = resolve(values.out!);
-  mkdirSync(out, { recursive: true });
   for (const p of model.params.values()) p.requiresGrad_(false);
-  saveT5Model(model, join(out, 'model'), { overwrite: true, extraJson: { 'train-args.json': values } });
-  writeFileSync(join(out, 'train-log.json'), JSON.stringify(log, null, 2) + '\n');
-  console.log(`saved ${join(out, 'model')}`);
+  saveT5Model(model, out, { overwrite: true, extraJson: { 'train-args.json': values, 'train-log.json': log } });
+  console.log(`saved ${out}`);
   opt.dispose();
   model.dispose();
 }

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
-import type { CausalLM } from '../models/index.js';
+import type { LanguageModel } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { checkOutputDir, checkOutputFile, checkpointDirProblem, isInside } from '../io/out-dir.js';
@@ -18,7 +18,7 @@ import { UsageError } from './args.js';
 export const HPARAMS_DIR = join(packageRoot(), 'hparams');
 
 /** hparams/<METHOD>/<model dir name>.yaml when it exists; otherwise a clear error listing what is shipped. */
-export function defaultHparams(method: string, model: CausalLM, explicit?: string): string {
+export function defaultHparams(method: string, model: LanguageModel, explicit?: string): string {
   if (explicit) return explicit;
   const dir = join(HPARAMS_DIR, method.toUpperCase());
   const name = basename(model.source.dir.replace(/\/snapshots\/[^/]+\/?$/, '').replace(/^.*models--[^-]+--/, ''));

@@ -7,7 +7,7 @@
 // earlier fact, which is how a second ROME/MEMIT edit of the same subject erases the first. Reaches at or above the
 // threshold are reported (EditRecord.conflicts, and one warning through the Editor's log); nothing is refused.
 import { noGrad, tidy, type Tensor } from '../tensor/index.js';
-import type { CausalLM, ModulePatch } from '../models/index.js';
+import type { LanguageModel, ModulePatch } from '../models/index.js';
 import type { Edit, WeightDelta } from '../methods/types.js';
 import type { NormalizedRequest } from '../methods/request.js';
 import { keysMemoryName } from '../methods/footprint.js';
@@ -42,7 +42,7 @@ export const DEFAULT_CONFLICT_THRESHOLD = 0.5;
 const moduleOf = (param: string) => param.replace(/\.(weight|bias)$/, '');
 
 /** Norms of the change ΔW makes to the module's output at each input column of X [d_in, n]. */
-function changeNorms(model: CausalLM, d: WeightDelta, X: Tensor): number[] {
+function changeNorms(model: LanguageModel, d: WeightDelta, X: Tensor): number[] {
   return tidy(() => noGrad(() => {
     const x = X.to(model.dtype);
     // layout in_out (GPT-2 Conv1D, W [in, out]): Δy = xᵀ ΔW; out_in (nn.Linear, W [out, in]): Δy = ΔW x
@@ -67,7 +67,7 @@ function cosines(A: Tensor, B: Tensor): number[][] {
 }
 
 /** Per module the new edit acts on: a function giving the reach of its change at keys [d_in, m]. */
-function reachers(model: CausalLM, edit: Edit, editId: string): Map<string, (keys: Tensor) => number[]> {
+function reachers(model: LanguageModel, edit: Edit, editId: string): Map<string, (keys: Tensor) => number[]> {
   const out = new Map<string, (keys: Tensor) => number[]>();
   const own = edit.memory ?? {};
   for (const d of edit.deltas) {
@@ -92,7 +92,7 @@ function reachers(model: CausalLM, edit: Edit, editId: string): Map<string, (key
  * The earlier edits whose keys the new edit reaches (computed, not yet applied). Requests of one edit are solved
  * together and never conflict with each other.
  */
-export function findConflicts(model: CausalLM, editId: string, edit: Edit, earlier: readonly EarlierEdit[], opts: ConflictOptions = {}): EditConflict[] {
+export function findConflicts(model: LanguageModel, editId: string, edit: Edit, earlier: readonly EarlierEdit[], opts: ConflictOptions = {}): EditConflict[] {
   if (opts.mode === 'off' || !edit.memory) return [];
   const threshold = opts.threshold ?? DEFAULT_CONFLICT_THRESHOLD;
   const found = new Map<string, EditConflict>();

@@ -7,7 +7,7 @@
 // checkpoints): weight edits as deltas or parameter values, replayed onto the base model they were made for.
 import { keep, noGrad, type Tensor } from '../tensor/index.js';
 import {
-  TextLM, type CausalLM, type ForwardInput, type ForwardOutput, type GenerateOptions, type ModulePatch, type ScoreOptions,
+  textModelFor, type EditableModel, type ForwardInput, type LanguageModel, type ForwardOutput, type GenerateOptions, type ModulePatch, type ScoreOptions,
   type TextGeneration, type TextModel, type TextScoreRequest, type TextScoreResult,
 } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
@@ -38,17 +38,21 @@ export interface ApplyInfo {
   info?: Record<string, unknown>;
 }
 
-export class EditedModel implements TextModel {
+/**
+ * `M` is the base model's class: CausalLM (every causal architecture) or T5Model (an encoder-decoder).
+ * Loaders that read the class from a checkpoint take it as a type argument, as a typed view of what was loaded.
+ */
+export class EditedModel<M extends EditableModel = EditableModel> implements TextModel {
   readonly applied: AppliedEdit[] = [];
   private readonly originals = new Map<string, Tensor>();
   private readonly uninstallers = new Map<ModulePatch, () => void>();
   private wrappers: InferenceWrapper[] = [];
-  private readonly plain: TextLM;
+  private readonly plain: TextModel;
   /** Weights differ from the loaded ones. */
   private weightsChanged = false;
 
-  constructor(readonly base: CausalLM, readonly tokenizer: Tokenizer) {
-    this.plain = new TextLM(base, tokenizer);
+  constructor(readonly base: M, readonly tokenizer: Tokenizer) {
+    this.plain = textModelFor(base, tokenizer);
   }
 
   // ---- the model, as evaluation sees it --------------------------------------------------------------------
@@ -57,7 +61,7 @@ export class EditedModel implements TextModel {
   }
   /** Token-level forward of the base with its weight edits and patches (wrappers act on text only). */
   forward(input: ForwardInput): ForwardOutput {
-    return this.base.forward(input);
+    return (this.base as LanguageModel).forward(input);
   }
   score(requests: TextScoreRequest[], opts?: ScoreOptions): TextScoreResult[] {
     return this.outermost().score(requests, opts);

@@ -4,13 +4,14 @@
 // Editor never measures: evaluation does (src/eval).
 import { join } from 'node:path';
 import type { Tensor } from '../tensor/index.js';
-import { loadModel, type CausalLM, type LoadOptions, type SaveOptions } from '../models/index.js';
+import { isEncoderDecoder, loadEditableModel, type CausalLM, type EditableModel, type LoadOptions, type SaveOptions } from '../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../io/tokenizer.js';
 import { checkAlgName, readHparamsFile, validateHparams } from '../methods/hparams.js';
 import { normalizeRequests, type EditRequest, type NormalizedRequest } from '../methods/request.js';
 import type { Edit, EditDiagnostics, EditMethod, MethodSession, SecondMomentProvider, WeightDelta } from '../methods/types.js';
 import { deltaNorm } from '../methods/delta.js';
 import { methodFor } from './methods.js';
+import { requireCausal } from '../methods/architecture.js';
 import { EditedModel } from './edited-model.js';
 import { loadEditState, saveEditState, saveEditedModel, type SaveStateOptions } from './persist.js';
 import type { StateFile, StateManifest } from './state-file.js';
@@ -42,7 +43,7 @@ export interface EditorOptions {
   /** Demonstration / training pool for methods that need one (IKE), disjoint from the evaluated cases. */
   pool?: NormalizedRequest[];
   /** Edit this EditedModel (e.g. one loaded with its patches) instead of a fresh one over `model`. */
-  edited?: EditedModel;
+  edited?: EditedModel<any>;
   /**
    * Edit-conflict warnings (conflicts.ts): before an edit is applied, the earlier edits whose keys it reaches are
    * recorded in EditRecord.conflicts and named in one warning through `log`. Default: on, threshold 0.5.
@@ -75,22 +76,24 @@ export interface EditRecord {
   kind?: 'edit' | 'state';
 }
 
-export class Editor {
+/** `M`: the model's class (see EditedModel); Editor.open defaults it to CausalLM, Editor.open<T5Model>(dir, …) for a T5. */
+export class Editor<M extends EditableModel = EditableModel> {
   readonly method: EditMethod;
   readonly methodName: string;
   readonly hparams: Record<string, any>;
   readonly hparamsSource: string;
   readonly history: EditRecord[] = [];
   /** The base model with the active edits: what evaluation scores and what save() writes. */
-  readonly edited: EditedModel;
+  readonly edited: EditedModel<M>;
   private readonly session: MethodSession;
   private nextId = 1;
   private scopedCache?: ValueCache;
 
-  constructor(readonly model: CausalLM, readonly tokenizer: Tokenizer, readonly options: EditorOptions) {
+  constructor(readonly model: M, readonly tokenizer: Tokenizer, readonly options: EditorOptions) {
     const { method, defaults } = methodFor(options.method);
     this.method = method;
     this.methodName = options.method.toUpperCase();
+    if (isEncoderDecoder(model) && !method.encoderDecoder) requireCausal(model, this.methodName);
     const { raw, source } = typeof options.hparams === 'string'
       ? (({ raw: r, file }) => ({ raw: r, source: file }))(readHparamsFile(options.hparams))
       : { raw: options.hparams, source: 'hparams' };
@@ -100,7 +103,7 @@ export class Editor {
     checkAlgName({ ...raw, ...overrides }, options.method, this.hparamsSource);
     this.hparams = validateHparams({ ...defaults, ...raw, ...overrides }, method.schema, this.hparamsSource);
     method.check(model, this.hparams, this.hparamsSource);
-    this.edited = options.edited ?? new EditedModel(model, tokenizer);
+    this.edited = options.edited ?? new EditedModel<M>(model, tokenizer);
     if (this.edited.base !== model) throw new Error('Editor: options.edited must wrap the same model');
     for (const a of this.edited.applied) this.nextId = Math.max(this.nextId, idNumber(a.id) + 1);
     this.session = method.open(model, this.hparams, {
@@ -109,9 +112,9 @@ export class Editor {
   }
 
   /** Loads a model (directory or cached repo id) and its tokenizer, then builds an Editor. */
-  static open(modelPath: string, options: EditorOptions & LoadOptions): Editor {
-    const model = loadModel(modelPath, options);
-    return new Editor(model, loadTokenizer(model.source.dir, model.source.rawConfig), options);
+  static open<M extends EditableModel = CausalLM>(modelPath: string, options: EditorOptions & LoadOptions): Editor<M> {
+    const model = loadEditableModel(modelPath, options) as M;
+    return new Editor<M>(model, loadTokenizer(model.source.dir, model.source.rawConfig), options);
   }
 
   /**

@@ -17,6 +17,7 @@ import { serac } from '../methods/serac/index.js';
 import { ke } from '../methods/ke/index.js';
 import { memprompt } from '../methods/memprompt/index.js';
 import { mello } from '../methods/mello/index.js';
+import { setEncoderDecoderListing } from '../methods/architecture.js';
 
 const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, unknown> }>([
   ['ROME', { method: rome }],
@@ -40,6 +41,12 @@ const METHODS = new Map<string, { method: EditMethod; defaults?: Record<string, 
   ['MEMPROMPT', { method: memprompt }],
   ['MELLO', { method: mello }],
 ]);
+
+/** alg_names of the methods that also edit encoder-decoder models (T5). */
+export function encoderDecoderMethodNames(): string[] {
+  return [...METHODS.entries()].filter(([, m]) => m.method.encoderDecoder).map(([n]) => n);
+}
+setEncoderDecoderListing(encoderDecoderMethodNames);
 
 export function registerMethod(name: string, method: EditMethod, defaults?: Record<string, unknown>): void {
   METHODS.set(name.toUpperCase(), { method, defaults });

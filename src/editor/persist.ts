@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cat, keep, noGrad, type Tensor } from '../tensor/index.js';
-import { loadModel, saveModel, type LoadOptions, type ModulePatch, type SaveOptions } from '../models/index.js';
+import { loadEditableModel, saveEditableModel, type CausalLM, type EditableModel, type LoadOptions, type ModulePatch, type SaveOptions } from '../models/index.js';
 import { loadTokenizer } from '../io/tokenizer.js';
 import type { Edit, InferenceWrapper, WeightDelta } from '../methods/types.js';
 import { normalizeRequests, type EditRequest } from '../methods/request.js';
@@ -23,7 +23,7 @@ import {
 type Component = { type: 'patch'; c: ModulePatch; owner: AppliedEdit } | { type: 'wrapper'; c: InferenceWrapper; owner: AppliedEdit };
 
 /** The distinct patches and wrappers of the active edits, in first-use order. */
-function componentsOf(em: EditedModel): Component[] {
+function componentsOf(em: EditedModel<EditableModel>): Component[] {
   const out: Component[] = [];
   for (const a of em.activeEdits) {
     for (const p of a.edit.patches ?? []) if (!out.some((x) => x.c === p)) out.push({ type: 'patch', c: p, owner: a });
@@ -68,7 +68,7 @@ function componentsUsed(a: AppliedEdit): boolean {
   return (a.edit.patches?.length ?? 0) > 0 || a.edit.wrapper !== undefined;
 }
 
-function baseOf(em: EditedModel): StateManifest['base'] {
+function baseOf(em: EditedModel<EditableModel>): StateManifest['base'] {
   return { fingerprint: modelFingerprint(em.base.source.dir), modelType: em.base.modelType, source: em.base.source.dir };
 }
 
@@ -82,7 +82,7 @@ export interface SaveStateOptions {
 }
 
 /** Writes the active edits as a state file (an edit pack or a run checkpoint), atomically. */
-export function saveEditState(em: EditedModel, file: string, opts: SaveStateOptions = {}): StateManifest {
+export function saveEditState(em: EditedModel<EditableModel>, file: string, opts: SaveStateOptions = {}): StateManifest {
   const tensors = new Map<string, Tensor>();
   const components = componentsOf(em);
   const byValues = opts.weights === 'values';
@@ -131,7 +131,7 @@ function mergedMemory(edits: AppliedEdit[], tensors: Map<string, Tensor>, owned:
 }
 
 /** Rebuilds the components of a state file (patches and wrappers, through their methods' loaders). */
-function rebuildComponents(sf: StateFile, em: EditedModel): (ModulePatch | InferenceWrapper)[] {
+function rebuildComponents(sf: StateFile, em: EditedModel<EditableModel>): (ModulePatch | InferenceWrapper)[] {
   return sf.manifest.components.map((c, i) => {
     const where = `${sf.file}: component ${i} (${c.method} ${c.type} '${c.kind}')`;
     let method;
@@ -154,7 +154,7 @@ function rebuildComponents(sf: StateFile, em: EditedModel): (ModulePatch | Infer
 }
 
 /** Applies the edits of a state file to an EditedModel over the base model it was made for. */
-export function loadEditState(em: EditedModel, source: string | StateFile, opts: { force?: boolean; weights?: boolean } = {}): StateManifest {
+export function loadEditState(em: EditedModel<EditableModel>, source: string | StateFile, opts: { force?: boolean; weights?: boolean } = {}): StateManifest {
   const sf = typeof source === 'string' ? readStateFile(source) : source;
   const file = sf.file;
   const m = sf.manifest;
@@ -168,7 +168,7 @@ export function loadEditState(em: EditedModel, source: string | StateFile, opts:
   return m;
 }
 
-function replay(sf: StateFile, em: EditedModel, components: (ModulePatch | InferenceWrapper)[], weights: boolean): void {
+function replay(sf: StateFile, em: EditedModel<EditableModel>, components: (ModulePatch | InferenceWrapper)[], weights: boolean): void {
   for (const e of sf.manifest.edits) {
     const requests = e.requests.length ? normalizeRequests(e.requests as EditRequest[]) : [];
     const hparams = sf.manifest.components[e.components[0]]?.hparams ?? {};
@@ -206,9 +206,9 @@ function readMemory(sf: StateFile, e: StateEdit): Record<string, Tensor> | undef
  * Saves the edited model: a Hugging Face checkpoint of the base with the weight edits merged (a pure weight edit
  * needs nothing else) and lmedit_state.safetensors with the patches, wrappers and the record of the edits.
  */
-export function saveEditedModel(em: EditedModel, dir: string, opts: SaveOptions & { describe?: Record<string, unknown> } = {}): void {
+export function saveEditedModel(em: EditedModel<EditableModel>, dir: string, opts: SaveOptions & { describe?: Record<string, unknown> } = {}): void {
   const base = baseOf(em);
-  saveModel(em.base, dir, {
+  saveEditableModel(em.base, dir, {
     ...opts,
     extraJson: { ...opts.extraJson, ...(opts.describe ? { 'lmedit_edits.json': opts.describe } : {}) },
     afterWrite: (tmp) => {
@@ -226,9 +226,9 @@ export function saveEditedModel(em: EditedModel, dir: string, opts: SaveOptions 
 }
 
 /** Loads a directory saved by saveEditedModel (or any plain checkpoint) as an EditedModel with identical outputs. */
-export function loadEditedModel(dir: string, opts: LoadOptions = {}): EditedModel {
-  const base = loadModel(dir, opts);
-  const em = new EditedModel(base, loadTokenizer(base.source.dir, base.source.rawConfig));
+export function loadEditedModel<M extends EditableModel = CausalLM>(dir: string, opts: LoadOptions = {}): EditedModel<M> {
+  const base = loadEditableModel(dir, opts) as M;
+  const em = new EditedModel<M>(base, loadTokenizer(base.source.dir, base.source.rawConfig));
   const file = join(base.source.dir, STATE_FILE);
   if (!existsSync(file)) return em;
   try {

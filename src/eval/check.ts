@@ -2,6 +2,7 @@
 // log-probability of the new target and of the true answer after the edit prompt, measured on the edited model's
 // text-level scorer (so it sees weight edits, patches and inference wrappers alike). Success = the new target is more
 // likely than the true answer afterwards (ROME's efficacy on one prompt).
+import type { EditableModel } from '../models/index.js';
 import type { TextModel } from '../models/index.js';
 import type { Editor, EditRecord, RequestReport } from '../editor/editor.js';
 import type { EditRequest, NormalizedRequest } from '../methods/request.js';
@@ -38,7 +39,7 @@ export function checkRequests(model: TextModel, requests: NormalizedRequest[]): 
 }
 
 /** editor.edit with each request checked on the edited model before and after its own edit. */
-export function editWithChecks(editor: Editor, requests: EditRequest | EditRequest[]): CheckedRecord[] {
+export function editWithChecks(editor: Editor<EditableModel>, requests: EditRequest | EditRequest[]): CheckedRecord[] {
   const list = Array.isArray(requests) ? requests : [requests];
   const groups = editor.method.batching === 'sequential' ? list.map((r) => [r]) : [list];
   return groups.map((g) => {

@@ -9,6 +9,7 @@
 // '.', ',' or ';' (a cloze question's answer is the phrase before the sentence goes on), trimmed. A match is exact
 // (case-insensitive, as MQuAKE compares strings exactly) or, with `prefix` matching (the default), an alias followed by
 // a non-word character or the end ("Czech and Slovak" is not "Czech", "Czech language" is).
+import type { EditableModel } from '../models/index.js';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Editor } from '../editor/editor.js';
@@ -131,7 +132,7 @@ export function summarizeMultihop(lines: readonly MultihopLine[]): { pre: Record
  * teacher-forced protocol on the edited model, restores; writes `multihop.jsonl` (one line per case, resumable) and
  * `summary.json` into `out`.
  */
-export function evaluateMultihop(editor: Editor, cases: readonly EditCase[], out: string, o: MultihopOptions & { onProgress?: (done: number, total: number) => void } = {}): MultihopSummary {
+export function evaluateMultihop(editor: Editor<EditableModel>, cases: readonly EditCase[], out: string, o: MultihopOptions & { onProgress?: (done: number, total: number) => void } = {}): MultihopSummary {
   mkdirSync(out, { recursive: true });
   const file = join(out, 'multihop.jsonl');
   const done = new Map<string, MultihopLine>();

@@ -1,6 +1,7 @@
 // Resuming a run: which cases are finished, which are left, and for the sequential setting the checkpoint
 // (state.safetensors, the one edit-state format: the touched parameters' values bit-exact, and every patch and
 // wrapper with its edits) that the editor replays so the run continues exactly where it stopped.
+import type { EditableModel } from '../models/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../io/atomic.js';
@@ -29,7 +30,7 @@ export interface CheckpointMeta {
 }
 
 /** Reads what an earlier run into `out` finished; for a sequential run, replays its checkpoint into the editor. */
-export function resumePoint(out: string, editor: Editor, cases: EditCase[], mode: EditMode, batchSize: number, log?: (m: string) => void): ResumePoint {
+export function resumePoint(out: string, editor: Editor<EditableModel>, cases: EditCase[], mode: EditMode, batchSize: number, log?: (m: string) => void): ResumePoint {
   const casesFile = join(out, CASES_FILE);
   let finished = readCaseLines(casesFile, log);
   const doneIds = new Set(finished.map((l) => String(l.caseId)));
@@ -65,7 +66,7 @@ export function resumePoint(out: string, editor: Editor, cases: EditCase[], mode
 }
 
 /** Writes the sequential checkpoint: the editor's state by values, with the ids of the cases it holds. */
-export function saveCheckpoint(out: string, editor: Editor, caseIds: string[], baseFingerprint?: string): void {
+export function saveCheckpoint(out: string, editor: Editor<EditableModel>, caseIds: string[], baseFingerprint?: string): void {
   editor.saveState(join(out, SEQUENTIAL_STATE_FILE), { weights: 'values', extra: { caseIds }, baseFingerprint });
 }
 

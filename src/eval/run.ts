@@ -10,6 +10,7 @@
 //   summary.md    the same as Markdown tables
 // An aborted run (AbortSignal, e.g. Ctrl-C) stops after the current chunk, restores the model and writes a valid
 // summary marked `complete: false`.
+import type { EditableModel } from '../models/index.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { memory, resetPeakMemory } from '../tensor/index.js';
@@ -37,7 +38,7 @@ export { readCaseLines } from './run-dir.js';
 export { lmeditVersion, summaryMarkdown, type CaseLine, type CurvePoint, type GenerationScores, type RunSummary } from './summarize.js';
 
 export interface EvaluateOptions {
-  editor: Editor;
+  editor: Editor<EditableModel>;
   cases: EditCase[];
   /** The run directory (created; must be new, empty, or a directory of the same run). */
   out: string;
@@ -283,7 +284,7 @@ class EditingLoop {
 }
 
 /** An editor view whose edit() also applies each case's additional requests (multi-hop data). */
-function withAdditional(editor: Editor, extra: Map<EditRequest, EditRequest[]>): Editor {
+function withAdditional(editor: Editor<EditableModel>, extra: Map<EditRequest, EditRequest[]>): Editor<EditableModel> {
   return new Proxy(editor, {
     get(target, prop, receiver) {
       if (prop === 'edit') return (reqs: EditRequest | EditRequest[]) => target.edit((Array.isArray(reqs) ? reqs : [reqs]).flatMap((r) => [r, ...(extra.get(r) ?? [])]));

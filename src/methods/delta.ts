@@ -1,6 +1,6 @@
 // Weight deltas: applying, reverting and measuring them (the Editor and edit packs use these).
 import { noGrad, tidy, type Tensor } from '../tensor/index.js';
-import type { CausalLM } from '../models/index.js';
+import type { CausalLM, LanguageModel } from '../models/index.js';
 import type { WeightDelta } from './types.js';
 
 /** ΔW as a dense tensor in the parameter's layout. */
@@ -11,7 +11,7 @@ export function denseDelta(d: WeightDelta): Tensor {
 }
 
 /** W += sign · ΔW, in place. */
-export function applyDelta(model: CausalLM, d: WeightDelta, sign: 1 | -1 = 1): void {
+export function applyDelta(model: LanguageModel, d: WeightDelta, sign: 1 | -1 = 1): void {
   tidy(() => noGrad(() => {
     const dense = denseDelta(d);
     model.addToParameter(d.param, sign === 1 ? dense : dense.neg());
@@ -37,8 +37,9 @@ export function disposeDelta(d: WeightDelta): void {
  * How a down-projection weight is stored: 'in_out' (GPT-2 Conv1D [intermediate, hidden]) or 'out_in' (nn.Linear
  * [hidden, intermediate]), read from its shape; square weights fall back to the architecture's declared layout.
  */
-export function weightLayout(model: CausalLM, param: string): 'in_out' | 'out_in' {
+export function weightLayout(model: LanguageModel, param: string): 'in_out' | 'out_in' {
   const [rows, cols] = model.parameter(param).shape;
-  if (rows === cols) return model.templates.rewriteWeightLayout;
+  // a T5 (no templates) has nn.Linear weights only
+  if (rows === cols) return 'templates' in model ? (model as CausalLM).templates.rewriteWeightLayout : 'out_in';
   return rows === model.dims.hiddenSize ? 'out_in' : 'in_out';
 }

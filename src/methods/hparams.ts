@@ -3,7 +3,7 @@
 // layers out of range, an empty file, and an alg_name that is not the method being run.
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { CausalLM } from '../models/index.js';
+import { CausalLM, type LanguageModel } from '../models/index.js';
 
 export type FieldType = 'number' | 'integer' | 'boolean' | 'string' | 'integer[]' | 'number[][]' | 'number[][]|null' | 'string|null' | 'string[]|null';
 
@@ -227,17 +227,19 @@ export function parseOverrides(items: readonly string[]): Record<string, unknown
 }
 
 /** Checks that layer indices and module templates fit the model; errors name the source. */
-export function checkAgainstModel(model: CausalLM, source: string, layers: number[], templates: Record<string, string>): void {
+export function checkAgainstModel(model: LanguageModel, source: string, layers: number[], templates: Record<string, string>): void {
   const n = model.dims.numLayers;
   for (const l of layers) {
     if (l < 0 || l >= n) throw new Error(`${source}: layer ${l} is out of range (the model has ${n} layers: 0..${n - 1})`);
   }
   const known = new Set(model.modulePaths());
+  const params = new Set(model.parameterNames());
   for (const [field, tmpl] of Object.entries(templates)) {
     const path = tmpl.replace('{}', String(layers[0] ?? 0));
-    if (!known.has(path) && !model.params.has(`${path}.weight`)) {
+    if (!known.has(path) && !params.has(`${path}.weight`)) {
+      const example = model instanceof CausalLM ? model.templates.rewriteModule : 'decoder.block.{}.layer.2.DenseReluDense.wo';
       throw new Error(`${source}: ${field} '${tmpl}' does not name a module of this ${model.modelType} model ` +
-        `(expected e.g. '${model.templates.rewriteModule}'; see \`lmedit inspect\`)`);
+        `(expected e.g. '${example}'; see \`lmedit inspect\`)`);
     }
   }
 }

@@ -2,7 +2,7 @@
 // the items of every edit, tagged by edit id. The session adopts the one a loaded model already has installed there,
 // or makes an empty one; each edit installs it for the computation if needed and adds its items; a failed edit drops
 // what it added. A patch the session made and never returned in an edit is the session's to free.
-import type { CausalLM, ModulePatch } from '../models/index.js';
+import type { LanguageModel, ModulePatch } from '../models/index.js';
 import type { NormalizedRequest } from './request.js';
 import type { Edit, EditDiagnostics } from './types.js';
 
@@ -11,7 +11,7 @@ export class SharedPatch<P extends ModulePatch> {
   private current: P;
 
   /** `find` picks this method's patch among installed ones (and may refuse one built with other settings). */
-  constructor(private readonly model: CausalLM, private readonly find: (patches: readonly ModulePatch[]) => P | undefined, create: () => P) {
+  constructor(private readonly model: LanguageModel, private readonly find: (patches: readonly ModulePatch[]) => P | undefined, create: () => P) {
     const found = find(model.installedPatches());
     this.own = found === undefined;
     this.current = found ?? create();

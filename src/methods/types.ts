@@ -3,7 +3,7 @@
 // today (ROME, MEMIT, FT); installed modules and inference-time wrappers later (GRACE, SERAC, IKE). The Editor
 // applies it, records it for restore/rollback, and measures; methods never evaluate and never roll back silently.
 import type { Tensor } from '../tensor/index.js';
-import type { CausalLM } from '../models/index.js';
+import type { CausalLM, EditableModel } from '../models/index.js';
 import type { ModulePatch, PatchState } from '../models/patch.js';
 import type { GenerateOptions, ScoreOptions, TextGeneration, TextModel, TextScoreRequest, TextScoreResult } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
@@ -168,18 +168,23 @@ export interface EditMethod<H = any> {
   /** Fields of the hparams file beyond the common ones. */
   schema: Schema;
   /** Checks hparams against the model (layers in range, module templates exist). */
-  check(model: CausalLM, hparams: H, source: string): void;
+  check(model: EditableModel, hparams: H, source: string): void;
   /**
    * 'sequential': requests are edited one after another, each against the state left by the previous one
    * (ROME's apply loop); 'batch': one computation for all requests (MEMIT, FT).
    */
   batching: 'sequential' | 'batch';
+  /**
+   * The method also edits encoder-decoder models (T5). Without it the Editor refuses a T5 with an error naming the
+   * methods that do; the method's own functions may then assume a CausalLM.
+   */
+  encoderDecoder?: boolean;
   /** Opens a session on the model (its current patches included: a loaded GRACE codebook is adopted). */
-  open(model: CausalLM, hparams: H, ctx: SessionContext): MethodSession;
+  open(model: EditableModel, hparams: H, ctx: SessionContext): MethodSession;
   /** Rebuilds a saved patch of this method (EditedModel.load). */
-  loadPatch?(state: PatchState, model: CausalLM, hparams: H): ModulePatch;
+  loadPatch?(state: PatchState, model: EditableModel, hparams: H): ModulePatch;
   /** Rebuilds a saved inference wrapper of this method (EditedModel.load). */
-  loadWrapper?(state: PatchState, model: CausalLM, hparams: H): InferenceWrapper;
+  loadWrapper?(state: PatchState, model: EditableModel, hparams: H): InferenceWrapper;
   /** For trained editors (MEND, KE, SERAC): how `lmedit train` builds the editor it optimises (src/methods/trained.ts). */
   trained?: TrainedMethod<H>;
 }

@@ -15,3 +15,9 @@ export { T5Model, loadT5Model, saveT5Model, isT5Checkpoint, disposeT5Cache, type
 export { T5TextLM, scoreT5, generateT5, generateT5Text, firstTokenLogprobsT5, type T5TextOptions } from './t5-text.js';
 export { summarizeT5, formatT5Summary, t5Logits, type T5Summary, type T5LogitsReport } from './t5-summary.js';
 export { parseT5Config, relativePositionBucket, type T5Config } from './t5.js';
+export {
+  isEncoderDecoder, modelFamily, loadEditableModel, textModelFor, saveEditableModel, targetStates, prefixStates, prefixLast, rowsAt, t5PromptIds,
+  type EditableModel, type TargetPass, type TargetPassOptions, type PrefixPass,
+} from './editable.js';
+export type { LanguageModel } from './model.js';
+export { initT5Params, randomT5Model } from './t5-init.js';

@@ -61,7 +61,7 @@ export interface ModelSource {
 
 /**
  * What every language model offers editing methods and the EditedModel: forward (with traces, patches and per-call
- * parameter overrides), module paths, parameters. The causal LMs implement it; an encoder-decoder will.
+ * parameter overrides), module paths, parameters. The causal LMs (CausalLM) and T5 (T5Model) implement it; src/models/editable.ts dispatches between them.
  */
 export interface LanguageModel {
   readonly dims: ModelDims;
@@ -74,8 +74,15 @@ export interface LanguageModel {
   modulePaths(): string[];
   parameter(name: string): Tensor;
   parameterNames(): string[];
+  numParameters(): number;
+  setParameter(name: string, value: Tensor): void;
+  addToParameter(name: string, delta: Tensor): void;
+  snapshot(names: string[]): ParameterSnapshot;
+  restore(snapshot: ParameterSnapshot, opts?: { dispose?: boolean }): void;
   install(patch: ModulePatch): () => void;
   installedPatches(): ModulePatch[];
+  isInstalled(patch: ModulePatch): boolean;
+  dispose(): void;
 }
 
 export class CausalLM<C = any> implements LanguageModel {

@@ -114,6 +114,14 @@ export class T5Model implements LanguageModel {
     }
     noGrad(() => tidy(() => { p.copy_(value.to({ dtype: p.dtype, device: p.device })); }));
   }
+  /** Adds `delta` to a parameter in place (an edit's ΔW). */
+  addToParameter(name: string, delta: Tensor): void {
+    const p = this.parameter(name);
+    if (p.shape.length !== delta.shape.length || p.shape.some((s, i) => s !== delta.shape[i])) {
+      throw new Error(`parameter '${name}' has shape [${p.shape}], the delta has shape [${delta.shape}]`);
+    }
+    noGrad(() => tidy(() => { p.add_(delta.to({ dtype: p.dtype, device: p.device })); }));
+  }
   snapshot(names: string[]): ParameterSnapshot {
     return new Map(names.map((n) => [n, keep(noGrad(() => this.parameter(n).clone()))]));
   }
@@ -140,6 +148,9 @@ export class T5Model implements LanguageModel {
   }
   installedPatches(): ModulePatch[] {
     return [...this.known].flatMap((m) => this.patchesByModule.get(m) ?? []);
+  }
+  isInstalled(patch: ModulePatch): boolean {
+    return this.patchesByModule.get(patch.module)?.includes(patch) ?? false;
   }
 
   /** Warns (once per new maximum) when a sequence is longer than the positions T5's buckets tell apart sensibly. */

@@ -54,11 +54,11 @@ describe('integrated-gradients attribution', () => {
     const ids = tok.encode(c.prompt);
     const y = tok.encode(` ${c.ground_truth}`)[0];
     const site = neuronSite(model, hp());
-    const { acts } = baselineActivations(model, site, ids);
+    const { acts } = baselineActivations(model, site, ids, []);
     const full = probAt(model, ids, y);
     assert.ok(full > 0.05, `the case is known (P = ${full})`);
     for (const layer of [0, 5]) {
-      const attr = tidy(() => layerAttribution(model, site, ids, layer, acts.select(0, layer), y, { steps: 128, batchSize: 64 }).sum().item());
+      const attr = tidy(() => layerAttribution(model, site, ids, [], layer, acts.select(0, layer), y, { steps: 128, batchSize: 64 }).sum().item());
       const zero = probAt(model, ids, y, layer, zeros([acts.shape[1]]));
       const gap = full - zero;
       assert.ok(Math.abs(attr - gap) < 0.02 * Math.abs(gap) + 2e-4, `layer ${layer}: Σ Attr ${attr} vs P(w̄) − P(0) = ${full} − ${zero}`);
@@ -73,14 +73,14 @@ describe('integrated-gradients attribution', () => {
     kn.check(model, h, 'kn.yaml');
     const site = neuronSite(model, h);
     assert.equal(site.side, 'output');
-    const { acts } = baselineActivations(model, site, ids);
+    const { acts } = baselineActivations(model, site, ids, []);
     const full = probAt(model, ids, y);
     const zero = tidy(() => noGrad(() => {
       const trace = [{ module: 'transformer.h.0.mlp.c_fc', retainOutput: false, editOutput: replaceAt({ rows: [0], positions: [ids.length - 1] }, zeros([acts.shape[1]])) }];
       const { hidden } = model.forward({ inputIds: [ids], logits: 'none', trace });
       return model.logitsFrom(hidden.select(0, 0).select(0, ids.length - 1)).softmax(-1).select(0, y).item();
     }));
-    const attr = tidy(() => layerAttribution(model, site, ids, 0, acts.select(0, 0), y, { steps: 128, batchSize: 64 }).sum().item());
+    const attr = tidy(() => layerAttribution(model, site, ids, [], 0, acts.select(0, 0), y, { steps: 128, batchSize: 64 }).sum().item());
     assert.ok(Math.abs(attr - (full - zero)) < 0.02 * Math.abs(full - zero) + 2e-4, `Σ Attr ${attr} vs ${full} − ${zero}`);
     assert.throws(() => kn.check(model, hp({ input_ff_module_tmp: 'transformer.h.{}.mlp.fc_in' }), 'kn.yaml'), /kn.yaml: input_ff_module_tmp 'transformer.h.\{\}.mlp.fc_in' does not name a module/);
     acts.dispose();
@@ -90,11 +90,11 @@ describe('integrated-gradients attribution', () => {
     const ids = tok.encode(c.prompt);
     const y = tok.encode(` ${c.ground_truth}`)[0];
     const site = neuronSite(model, hp());
-    const { acts } = baselineActivations(model, site, ids);
-    const [a, b] = [20, 4].map((bs) => keep(tidy(() => layerAttribution(model, site, ids, 1, acts.select(0, 1), y, { steps: 20, batchSize: bs }))));
+    const { acts } = baselineActivations(model, site, ids, []);
+    const [a, b] = [20, 4].map((bs) => keep(tidy(() => layerAttribution(model, site, ids, [], 1, acts.select(0, 1), y, { steps: 20, batchSize: bs }))));
     assert.ok(a.allclose(b, 1e-4, 1e-7), 'equal up to float summation order');
     assert.ok(tidy(() => a.abs().max().item()) > 0, 'not all zero');
-    assert.throws(() => layerAttribution(model, site, ids, 1, acts.select(0, 1), y, { steps: 20, batchSize: 6 }), /steps \(20\) must be a multiple of batch_size \(6\)/);
+    assert.throws(() => layerAttribution(model, site, ids, [], 1, acts.select(0, 1), y, { steps: 20, batchSize: 6 }), /steps \(20\) must be a multiple of batch_size \(6\)/);
     assert.throws(() => kn.check(model, hp({ steps: 20, batch_size: 6 }), 'kn.yaml'), /kn.yaml: steps \(20\) must be a multiple of batch_size \(6\)/);
     [a, b, acts].forEach((t) => t.dispose());
   });

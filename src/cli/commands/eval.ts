@@ -2,7 +2,7 @@
 // probability comparison, EasyEdit's token accuracy, ROME's zsRE accuracy), optionally other-task locality. Writes a
 // run directory (src/eval/run.ts): cases.jsonl (resumable), pre.json, summary.json, summary.md.
 import { basename, join } from 'node:path';
-import { loadModel, TextLM } from '../../models/index.js';
+import { loadEditableModel, textModelFor } from '../../models/index.js';
 import { casesThatFit } from '../../eval/fit.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { readHparamsFile } from '../../methods/hparams.js';
@@ -96,9 +96,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
     ? { file: values['other-task'], items: readMultipleChoice(values['other-task'], { n: numberOption(values, 'other-task-n', 50) }) }
     : undefined;
 
-  const model = loadModel(modelPath);
+  const model = loadEditableModel(modelPath);
   const tok = loadTokenizer(model.source.dir, model.source.rawConfig);
-  const window = new TextLM(model, tok).maxPositions;
+  const window = textModelFor(model, tok).maxPositions;
   const { fit, overflow } = casesThatFit(tok, cases, window);
   if (overflow.length && !values['skip-invalid']) {
     throw new UsageError(`${values.data}: ${overflow.length} case(s) do not fit the model's context (${overflow.slice(0, 3).join('; ')}${overflow.length > 3 ? '; …' : ''}); drop them with --skip-invalid`);

@@ -19,6 +19,7 @@ import { ALPHAEDIT_SCHEMA, type AlphaEditHparams } from './hparams.js';
 import { nullSpaceProjection, type Projection } from './projection.js';
 
 import { keysMemoryName } from '../footprint.js';
+import { requireCausal } from '../architecture.js';
 
 export { keysMemoryName };
 
@@ -33,12 +34,14 @@ export const alphaedit: EditMethod<AlphaEditHparams> = {
   schema: ALPHAEDIT_SCHEMA,
   batching: 'batch',
 
-  check(model, h, source) {
+  check(anyModel, h, source) {
+    const model = requireCausal(anyModel, 'AlphaEdit');
     checkAgainstModel(model, source, h.layers, { rewrite_module_tmp: h.rewrite_module_tmp, layer_module_tmp: h.layer_module_tmp });
     if (!h.mom2_adjustment) throw new Error(`${source}: mom2_adjustment: false — AlphaEdit's projection is built from the second-moment statistics`);
   },
 
-  open(model, h, ctx) {
+  open(anyModel, h, ctx) {
+    const model = requireCausal(anyModel, 'AlphaEdit');
     const projections = new Map<string, Projection>();
     return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, ctx, c, { groups, projections }), () => {
       for (const p of projections.values()) p.P.dispose();

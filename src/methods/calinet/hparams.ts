@@ -3,7 +3,7 @@
 // train_calinet/bash/t5_train_kb_f.sh: `--learning_rate --max_steps --adafactor --weight_decay`), plus what the causal
 // setting needs (activation, gated, mlp_module_tmp) and one lmedit addition (stop_loss). docs/calinet.md says what
 // each one does here.
-import type { CausalLM } from '../../models/index.js';
+import { CausalLM, type EditableModel } from '../../models/index.js';
 import type { Schema } from '../hparams.js';
 
 export type Activation = 'relu' | 'gelu' | 'gelu_new' | 'silu';
@@ -44,13 +44,18 @@ export const CALINET_SCHEMA: Schema = {
 };
 
 /** The MLP module of `layer` on this model. */
-export function calinetModulePath(model: CausalLM, h: Pick<CalinetHparams, 'mlp_module_tmp'>, layer: number): string {
-  const tmp = h.mlp_module_tmp || model.templates.mlp;
+/** A T5's FFN behind its layer norm, in the decoder (the original adds CaliNet to decoder blocks only). */
+export const T5_FFN_TEMPLATE = 'decoder.block.{}.layer.2.DenseReluDense';
+
+const defaultMlp = (model: EditableModel) => (model instanceof CausalLM ? model.templates.mlp : T5_FFN_TEMPLATE);
+
+export function calinetModulePath(model: EditableModel, h: Pick<CalinetHparams, 'mlp_module_tmp'>, layer: number): string {
+  const tmp = h.mlp_module_tmp || defaultMlp(model);
   return tmp.replace('{}', String(layer));
 }
 
 /** Checks the hparams against the model; every error names the file and the field. */
-export function checkCalinetHparams(model: CausalLM, h: CalinetHparams, source: string): void {
+export function checkCalinetHparams(model: EditableModel, h: CalinetHparams, source: string): void {
   if (!Array.isArray(h.kb_layer) || h.kb_layer.length === 0) throw new Error(`${source}: kb_layer must list at least one layer`);
   const n = model.dims.numLayers;
   const bad = h.kb_layer.filter((l) => !Number.isInteger(l) || l < 0 || l >= n);
@@ -65,7 +70,7 @@ export function checkCalinetHparams(model: CausalLM, h: CalinetHparams, source: 
     const path = calinetModulePath(model, h, l);
     if (!known.includes(path)) {
       throw new Error(`${source}: mlp_module_tmp names the module '${path}', which this ${model.modelType} model does not have ` +
-        `(its MLP is '${model.templates.mlp}'; see \`lmedit inspect\`)`);
+        `(its MLP is '${defaultMlp(model)}'; see \`lmedit inspect\`)`);
     }
   }
 }

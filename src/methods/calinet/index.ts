@@ -8,7 +8,7 @@
 // belonging to that edit alone: rolling the edit back uninstalls them as a whole. Edits made one after another (the
 // sequential setting) each add their own side FFNs, trained against the model as the earlier ones left it.
 import { Generator } from '../../tensor/index.js';
-import type { CausalLM } from '../../models/index.js';
+import type { EditableModel } from '../../models/index.js';
 import type { EditDiagnostics, EditMethod, MethodSession, SessionContext } from '../types.js';
 import type { NormalizedRequest } from '../request.js';
 import { stringSeed } from '../../util/random.js';
@@ -28,12 +28,12 @@ export function calibrationConfig(h: CalinetHparams): CalibrationConfig {
  * Fresh calibration FFNs for the hparams' layers. Their random start depends on the seed and the batch's facts only
  * (not on how many edits came before), so a resumed run draws what an uninterrupted one does.
  */
-export function freshPatches(model: CausalLM, h: CalinetHparams, seed: number, requests: NormalizedRequest[]): CalibrationFFN[] {
+export function freshPatches(model: EditableModel, h: CalinetHparams, seed: number, requests: NormalizedRequest[]): CalibrationFFN[] {
   const generator = new Generator(stringSeed(seed, requests.map((r) => `${r.text}\u0000${r.targetNew}`).join('\u0001')));
   return h.kb_layer.map((l) => CalibrationFFN.create(calinetModulePath(model, h, l), l, model.dims.hiddenSize, calibrationConfig(h), generator, model.device));
 }
 
-function openSession(model: CausalLM, h: CalinetHparams, ctx: SessionContext): MethodSession {
+function openSession(model: EditableModel, h: CalinetHparams, ctx: SessionContext): MethodSession {
   return {
     compute(requests, cctx) {
       const started = performance.now();
@@ -67,6 +67,7 @@ export const calinet: EditMethod<CalinetHparams> = {
   name: 'CaliNet',
   schema: CALINET_SCHEMA,
   batching: 'batch',
+  encoderDecoder: true, // its original form: calibration slots in a T5's decoder FFNs
   check: checkCalinetHparams,
   open: openSession,
   loadPatch(state, model) {

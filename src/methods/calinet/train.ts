@@ -1,12 +1,13 @@
 // Training the calibration FFNs of one batch of facts (dqxiu/CaliNet train_calinet/run_kb_t5_freeze.py with its
 // Trainer, src/trainer.py): the main network is frozen (the original gives every parameter whose name lacks "ex"
 // learning rate 0; here the model's weights never require grad) and only the side FFNs train, on the cross-entropy of
-// the facts' objects. The causal form of its seq2seq loss: input = prompt + target, labels = the target tokens (the
-// prompt's are ignored), HF's shifted LM loss, one mean over every target token of the batch (CrossEntropyLoss with
-// ignore_index -100 over the batch, as T5's loss is). Full batch: every step sees every fact (the original's
+// the facts' objects: on a T5 the original's own seq2seq loss (encoder = prompt, decoder labels = target), on a causal
+// LM its causal form (input = prompt + target, labels = the target tokens, the prompt's ignored) — both through
+// targetStates — one mean over every target token of the batch (CrossEntropyLoss with ignore_index -100 over the
+// batch, as T5's loss is). Full batch: every step sees every fact (the original's
 // effective batch, 512 × 4 accumulation steps, covers its 100-fact training sets in one step).
-import { AdamW, crossEntropy, noGrad, tensor, tidy, type Tensor } from '../../tensor/index.js';
-import { padBatch, type CausalLM } from '../../models/index.js';
+import { AdamW, cat, crossEntropy, noGrad, tensor, tidy, type Tensor } from '../../tensor/index.js';
+import { rowsAt, targetStates, type EditableModel } from '../../models/index.js';
 import type { Optimizer } from '../../tensor/optim.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import type { NormalizedRequest } from '../request.js';
@@ -15,49 +16,41 @@ import type { CalibrationFFN } from './patch.js';
 import type { CalinetHparams } from './hparams.js';
 import { Adafactor } from './adafactor.js';
 
-/** The batch's token rows: prompt + target ids, and where each row's target starts. */
+/** The batch's prompt and target ids. */
 export interface FactTokens {
-  rows: number[][];
-  promptLengths: number[];
+  prompts: number[][];
+  targets: number[][];
 }
 
 export function factTokens(tok: Tokenizer, requests: NormalizedRequest[]): FactTokens {
-  const rows: number[][] = [];
-  const promptLengths: number[] = [];
+  const prompts: number[][] = [];
+  const targets: number[][] = [];
   for (const r of requests) {
     const prompt = tok.encode(r.text);
     const target = tok.encode(r.targetNew);
     if (prompt.length === 0) throw new Error(`CALINET: the prompt of request ${r.index} encodes to no tokens`);
     if (target.length === 0) throw new Error(`CALINET: request ${r.index}: the target '${r.targetNew}' encodes to no tokens`);
-    rows.push([...prompt, ...target]);
-    promptLengths.push(prompt.length);
+    prompts.push(prompt);
+    targets.push(target);
   }
-  return { rows, promptLengths };
+  return { prompts, targets };
 }
 
-/** Per-token target cross-entropies [N] of the batch (N = all target tokens), positions read from the shifted logits. */
-function tokenLosses(model: CausalLM, t: FactTokens): Tensor {
-  const { ids, mask } = padBatch(t.rows);
-  const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, logits: 'none' });
-  const rowIdx: number[] = [];
-  const posIdx: number[] = [];
-  const labels: number[] = [];
-  t.rows.forEach((row, b) => {
-    for (let i = t.promptLengths[b]; i < row.length; i++) { rowIdx.push(b); posIdx.push(i - 1); labels.push(row[i]); }
-  });
-  const dev = hidden.device;
-  const h = hidden.index([tensor(rowIdx, { dtype: 'int64', device: dev }), tensor(posIdx, { dtype: 'int64', device: dev })]);
+/** Per-token target cross-entropies [N] of the batch (N = all target tokens, rows in order). */
+function tokenLosses(model: EditableModel, t: FactTokens): Tensor {
+  const pass = targetStates(model, t.prompts, t.targets);
+  const h = cat(rowsAt(pass.hidden, pass.positions), 0);
   const logits = model.logitsFrom(h).to('float32');
-  return crossEntropy(logits, tensor(labels, { dtype: 'int64', device: dev }), { reduction: 'none' });
+  return crossEntropy(logits, tensor(t.targets.flat(), { dtype: 'int64', device: h.device }), { reduction: 'none' });
 }
 
 /** Mean target loss of each request (no grad), with whatever is installed. */
-export function requestLosses(model: CausalLM, t: FactTokens): number[] {
+export function requestLosses(model: EditableModel, t: FactTokens): number[] {
   const flat = tidy(() => noGrad(() => tokenLosses(model, t).toFlatArray()));
   const out: number[] = [];
   let k = 0;
-  t.rows.forEach((row, b) => {
-    const n = row.length - t.promptLengths[b];
+  t.targets.forEach((target) => {
+    const n = target.length;
     out.push(flat.slice(k, k + n).reduce((s, x) => s + x, 0) / n);
     k += n;
   });
@@ -75,7 +68,7 @@ export interface TrainResult {
 const recordEvery = (steps: number) => Math.max(1, Math.ceil(steps / 100));
 
 /** Trains the (installed) calibration FFNs on the facts; the model's own weights are never touched. */
-export function trainCalibration(model: CausalLM, t: FactTokens, patches: CalibrationFFN[], h: CalinetHparams, log?: (m: string) => void): TrainResult {
+export function trainCalibration(model: EditableModel, t: FactTokens, patches: CalibrationFFN[], h: CalinetHparams, log?: (m: string) => void): TrainResult {
   const params = patches.flatMap((p) => p.parameters());
   params.forEach((p) => p.requiresGrad_(true));
   const opt: Optimizer = h.adafactor

@@ -17,20 +17,23 @@ import { weightLayout } from '../delta.js';
 import { recordKeys } from '../footprint.js';
 import { EMMET_SCHEMA, type EmmetHparams } from './hparams.js';
 import { emmetDelta, emmetFactors, preservationInverse } from './solve.js';
+import { requireCausal } from '../architecture.js';
 
 export const emmet: EditMethod<EmmetHparams> = {
   name: 'EMMET',
   schema: EMMET_SCHEMA,
   batching: 'batch',
 
-  check(model, h, source) {
+  check(anyModel, h, source) {
+    const model = requireCausal(anyModel, 'EMMET');
     memit.check(model, h, source);
     if (!['subject_last', 'subject_first', 'subject_first_after_last', 'last'].includes(h.fact_token)) {
       throw new Error(`${source}: fact_token '${h.fact_token}' is not one of subject_last, subject_first, subject_first_after_last, last`);
     }
   },
 
-  open(model, h, ctx) {
+  open(anyModel, h, ctx) {
+    const model = requireCausal(anyModel, 'EMMET');
     const inverses = new InverseCovarianceCache();
     return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, { ...ctx, ...c }, groups, inverses), () => inverses.dispose());
   },

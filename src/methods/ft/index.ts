@@ -6,7 +6,7 @@
 // weights are clamped to an L∞ ball of radius norm_constraint around the originals. A batch whose loss is below
 // 1e-2 takes no step; training stops early when an epoch's mean loss is below 1e-2. The model is left unchanged.
 import { Adam, cat, crossEntropy, tensor, tidy, keep, noGrad, type Tensor } from '../../tensor/index.js';
-import { padBatch, type CausalLM } from '../../models/index.js';
+import { rowsAt, targetStates, type EditableModel } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import { checkAgainstModel, MODULE_TEMPLATE_FIELDS, type ModuleTemplateHparams, type Schema } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
@@ -35,27 +35,23 @@ export const FT_SCHEMA: Schema = {
   ...MODULE_TEMPLATE_FIELDS,
 };
 
-/** Loss of one batch of requests under the chosen objective (a scalar tensor). */
-function batchLoss(model: CausalLM, tok: Tokenizer, batch: NormalizedRequest[], objective: FtHparams['objective_optimization']): Tensor {
+/**
+ * Loss of one batch of requests under the chosen objective (a scalar tensor). targetStates gives the states that
+ * predict the target after the prompt on a causal LM and a T5 alike (on a T5, FT-L reads every target token from the
+ * decoder's first position, the one that sees only the prompt).
+ */
+function batchLoss(model: EditableModel, tok: Tokenizer, batch: NormalizedRequest[], objective: FtHparams['objective_optimization']): Tensor {
   const prompts = batch.map((r) => tok.encode(r.text));
   const targets = batch.map((r) => tok.encode(r.targetNew));
+  const pass = targetStates(model, prompts, targets);
   if (objective === 'prompt_last') {
-    const { ids, mask } = padBatch(prompts);
-    const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, logits: 'none' });
-    const last = hidden.index([tensor(batch.map((_, i) => i), { dtype: 'int64' }), tensor(prompts.map((p) => p.length - 1), { dtype: 'int64' })]);
-    const logp = model.logitsFrom(last).logSoftmax(-1); // [B, V]
-    const losses = targets.map((t, i) => logp.select(0, i).index([tensor(t, { dtype: 'int64' })]).mean().neg());
+    const last = rowsAt(pass.hidden, pass.promptLast.map((p) => [p]));
+    const losses = targets.map((t, i) => model.logitsFrom(last[i]).logSoftmax(-1).squeeze(0).index([tensor(t, { dtype: 'int64' })]).mean().neg());
     return cat(losses.map((l) => l.unsqueeze(0)), 0).mean();
   }
   // target_new: teacher-forced cross-entropy on the target tokens only
-  const seqs = prompts.map((p, i) => [...p, ...targets[i]]);
-  const { ids, mask } = padBatch(seqs);
-  const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, logits: 'none' });
-  const losses = batch.map((_, i) => {
-    const from = prompts[i].length - 1;
-    const h = hidden.select(0, i).narrow(0, from, targets[i].length);
-    return crossEntropy(model.logitsFrom(h), tensor(targets[i], { dtype: 'int64' })).unsqueeze(0);
-  });
+  const rows = rowsAt(pass.hidden, pass.positions);
+  const losses = rows.map((h, i) => crossEntropy(model.logitsFrom(h), tensor(targets[i], { dtype: 'int64' })).unsqueeze(0));
   return cat(losses, 0).mean();
 }
 
@@ -63,6 +59,7 @@ export const ft: EditMethod<FtHparams> = {
   name: 'FT',
   schema: FT_SCHEMA,
   batching: 'batch',
+  encoderDecoder: true,
 
   check(model, h, source) {
     checkAgainstModel(model, source, h.layers, { rewrite_module_tmp: h.rewrite_module_tmp });
@@ -78,7 +75,7 @@ export const ft: EditMethod<FtHparams> = {
 };
 
 /** Fine-tunes the chosen layers on the requests and returns the weight differences; the model is left unchanged. */
-function fineTune(model: CausalLM, requests: NormalizedRequest[], h: FtHparams, ctx: EditContext): Edit {
+function fineTune(model: EditableModel, requests: NormalizedRequest[], h: FtHparams, ctx: EditContext): Edit {
   const started = performance.now();
   const prefixes = h.layers.map((l) => h.rewrite_module_tmp.replace('{}', String(l)) + '.');
   const names = model.parameterNames().filter((n) => prefixes.some((p) => n.startsWith(p)));

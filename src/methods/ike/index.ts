@@ -26,6 +26,7 @@ export function createIke(opts: IkeOptions = {}): EditMethod<IkeHparams> {
     schema: IKE_SCHEMA,
     // one fact per request; a batch adds all its facts under one edit id
     batching: 'sequential',
+    encoderDecoder: true, // text in, text out: the wrapper never looks inside the model
 
     check(_model, h, source) {
       checkIkeHparams(h, source);

@@ -9,6 +9,7 @@ import type { EditMethod, MethodSession, WeightDelta } from '../types.js';
 import { loadTrainedEditor } from '../trained.js';
 import { checkKeHparams, KE_SCHEMA, type KeHparams } from './hparams.js';
 import { KeEditor, requestDeltas } from './editor.js';
+import { requireCausal } from '../architecture.js';
 
 export { KeEditor, editGradients, requestDeltas } from './editor.js';
 export { KeLearner, conditionText } from './learner.js';
@@ -21,11 +22,13 @@ export const ke: EditMethod<KeHparams> = {
   schema: KE_SCHEMA,
   batching: 'batch',
 
-  check(model, h, source) {
+  check(anyModel, h, source) {
+    const model = requireCausal(anyModel, 'KE');
     checkKeHparams(model, h, source);
   },
 
-  open(model, h, ctx): MethodSession {
+  open(anyModel, h, ctx): MethodSession {
+    const model = requireCausal(anyModel, 'KE');
     const editor = new KeEditor(model, ctx.tokenizer, h, h.seed);
     try {
       loadTrainedEditor(h.archive, 'KE', model, editor);

@@ -8,18 +8,17 @@
 // so it is added once per token). Every neuron gets the same vector, so a layer's ΔW is rank one:
 //   ΔW = 1_S ⊗ v   (in_out)   or   v ⊗ 1_S   (out_in),   v = lr_scale · (Σ_t E[y_t] − c · Σ_t E[o_t])
 import { noGrad, tensor, tidy, zeros, type Tensor } from '../../tensor/index.js';
-import type { CausalLM } from '../../models/index.js';
+import { prefixStates, type LanguageModel } from '../../models/index.js';
 import { weightLayout } from '../delta.js';
 import type { WeightDelta } from '../types.js';
 
 /** The model's greedy continuation of `ids` by n tokens (no cache; n is the target's length). */
-export function greedyTokens(model: CausalLM, ids: number[], n: number): number[] {
+export function greedyTokens(model: LanguageModel, ids: number[], n: number): number[] {
   const out: number[] = [];
   for (let k = 0; k < n; k++) {
-    const seq = [...ids, ...out];
     out.push(tidy(() => noGrad(() => {
-      const { hidden } = model.forward({ inputIds: [seq], logits: 'none' });
-      return model.logitsFrom(hidden.select(0, 0).select(0, seq.length - 1)).argmax(-1).item();
+      const { hidden, last: [last] } = prefixStates(model, [ids], [[...out]]);
+      return model.logitsFrom(hidden.select(0, 0).select(0, last)).argmax(-1).item();
     })));
   }
   return out;
@@ -35,7 +34,7 @@ export function rowChange(embedding: Tensor, targetIds: number[], originalIds: n
 }
 
 /** One rank-one delta per layer with selected neurons: the indicator of the layer's neurons ⊗ v, in the weight's layout. */
-export function neuronDeltas(model: CausalLM, paramOf: (layer: number) => string, neurons: Map<number, number[]>, v: Tensor): WeightDelta[] {
+export function neuronDeltas(model: LanguageModel, paramOf: (layer: number) => string, neurons: Map<number, number[]>, v: Tensor): WeightDelta[] {
   return noGrad(() => [...neurons.entries()].map(([layer, idx]) => {
     const param = paramOf(layer);
     const layout = weightLayout(model, param);

@@ -4,7 +4,7 @@
 // refined across prompts (neurons.ts), then the down-projection's output vectors of those neurons move from the word
 // embedding of the model's original prediction to the target's (edit.ts). A request without ground_truth is refused.
 import { keep, tidy } from '../../tensor/index.js';
-import type { CausalLM } from '../../models/index.js';
+import { CausalLM, type EditableModel } from '../../models/index.js';
 import { checkAgainstModel } from '../hparams.js';
 import type { NormalizedRequest } from '../request.js';
 import type { EditContext, EditMethod, Edit } from '../types.js';
@@ -13,25 +13,30 @@ import { attributionScores, type NeuronSite } from './attribution.js';
 import { byLayer, capNeurons, coarseNeurons, refinedNeurons, type Neuron } from './neurons.js';
 import { greedyTokens, neuronDeltas, rowChange } from './edit.js';
 
+/** A T5's neurons: the decoder FFNs' (the answer is read in the decoder), at the input of `wo`. */
+export const T5_REWRITE_TEMPLATE = 'decoder.block.{}.layer.2.DenseReluDense.wo';
+
 /** The down-projection template of these hparams ('' = the architecture's). */
-export function rewriteTemplate(model: CausalLM, h: KnHparams): string {
-  return h.rewrite_module_tmp || model.templates.rewriteModule;
+export function rewriteTemplate(model: EditableModel, h: KnHparams): string {
+  return h.rewrite_module_tmp || (model instanceof CausalLM ? model.templates.rewriteModule : T5_REWRITE_TEMPLATE);
 }
 
 /** Where the neurons are read and replaced (see KnHparams.input_ff_module_tmp). */
-export function neuronSite(model: CausalLM, h: KnHparams): NeuronSite {
+export function neuronSite(model: EditableModel, h: KnHparams): NeuronSite {
   const tmpl = h.input_ff_module_tmp || rewriteTemplate(model, h);
   return { module: (l) => tmpl.replace('{}', String(l)), side: h.input_ff_module_tmp ? 'output' : 'input' };
 }
 
-function embeddingParam(model: CausalLM, h: KnHparams): string {
-  return h.word_embeddings_param || `${model.templates.embed}.weight`;
+function embeddingParam(model: EditableModel, h: KnHparams): string {
+  return h.word_embeddings_param || (model instanceof CausalLM ? `${model.templates.embed}.weight` : 'shared.weight');
 }
 
 export const kn: EditMethod<KnHparams> = {
   name: 'KN',
   schema: KN_SCHEMA,
   batching: 'sequential',
+
+  encoderDecoder: true, // the decoder's FFN neurons of a T5, at the answer's decoder position
 
   check(model, h, source) {
     const templates: Record<string, string> = { rewrite_module_tmp: rewriteTemplate(model, h) };
@@ -40,7 +45,7 @@ export const kn: EditMethod<KnHparams> = {
     if (h.steps % h.batch_size !== 0) throw new Error(`${source}: steps (${h.steps}) must be a multiple of batch_size (${h.batch_size}), as EasyEdit asserts`);
     if (h.p >= 1) throw new Error(`${source}: field 'p' must be < 1, got ${h.p}`);
     const emb = embeddingParam(model, h);
-    if (!model.params.has(emb)) throw new Error(`${source}: word_embeddings_param '${emb}' is not a parameter of this ${model.modelType} model`);
+    if (!model.parameterNames().includes(emb)) throw new Error(`${source}: word_embeddings_param '${emb}' is not a parameter of this ${model.modelType} model`);
     const shape = model.parameter(emb).shape;
     if (shape.length !== 2 || shape[1] !== model.dims.hiddenSize) {
       throw new Error(`${source}: word_embeddings_param '${emb}' has shape [${shape.join(',')}], expected [vocab, ${model.dims.hiddenSize}]`);
@@ -64,7 +69,7 @@ function describe(r: NormalizedRequest): string {
 }
 
 /** The knowledge neurons of one request's ground truth (attribution, threshold, refinement, cap). */
-export function findNeurons(model: CausalLM, request: NormalizedRequest, h: KnHparams, ctx: EditContext) {
+export function findNeurons(model: EditableModel, request: NormalizedRequest, h: KnHparams, ctx: EditContext) {
   const tok = ctx.tokenizer;
   if (request.groundTruth === undefined || request.groundTruth.trim() === '') {
     throw new Error(`KN: ${describe(request)} has no ground_truth: KN attributes the model's current answer to find the neurons to edit ` +
@@ -90,7 +95,7 @@ export function findNeurons(model: CausalLM, request: NormalizedRequest, h: KnHp
   return { prompts, coarse, refined, kept, dropped };
 }
 
-function computeOne(model: CausalLM, request: NormalizedRequest, h: KnHparams, ctx: EditContext, result: Edit): void {
+function computeOne(model: EditableModel, request: NormalizedRequest, h: KnHparams, ctx: EditContext, result: Edit): void {
   const started = performance.now();
   const tok = ctx.tokenizer;
   const found = findNeurons(model, request, h, ctx);

@@ -25,6 +25,7 @@ export const mello: EditMethod<MelloHparams> = {
   name: 'MELLO',
   schema: MELLO_SCHEMA,
   batching: 'sequential',
+  encoderDecoder: true, // text in, text out: the wrapper never looks inside the model
 
   check(_model, h, source) {
     checkMelloHparams(h, source);

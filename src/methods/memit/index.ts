@@ -13,18 +13,21 @@ import { batchDiagnostics, computeKeys, computeTargets, currentZ, templatedSessi
 import { weightLayout } from '../delta.js';
 import { recordKeys } from '../footprint.js';
 import { MEMIT_SCHEMA, type MemitHparams } from './hparams.js';
+import { requireCausal } from '../architecture.js';
 
 export const memit: EditMethod<MemitHparams> = {
   name: 'MEMIT',
   schema: MEMIT_SCHEMA,
   batching: 'batch',
 
-  check(model, h, source) {
+  check(anyModel, h, source) {
+    const model = requireCausal(anyModel, 'MEMIT');
     if (h.layers.length === 0) throw new Error(`${source}: layers is empty`);
     checkAgainstModel(model, source, h.layers, { rewrite_module_tmp: h.rewrite_module_tmp, layer_module_tmp: h.layer_module_tmp });
   },
 
-  open(model, h, ctx) {
+  open(anyModel, h, ctx) {
+    const model = requireCausal(anyModel, 'MEMIT');
     return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, { ...ctx, ...c }, groups));
   },
 };

@@ -15,6 +15,7 @@ export const memprompt: EditMethod<MemPromptHparams> = {
   name: 'MEMPROMPT',
   schema: MEMPROMPT_SCHEMA,
   batching: 'sequential',
+  encoderDecoder: true, // text in, text out: the wrapper never looks inside the model
 
   check(_model, h, source) {
     checkMemPromptHparams(h, source);

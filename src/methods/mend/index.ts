@@ -9,6 +9,7 @@ import type { Edit, EditMethod, WeightDelta } from '../types.js';
 import type { NormalizedRequest } from '../request.js';
 import { MendEditor } from './editor.js';
 import { checkMendHparams, MEND_SCHEMA, type MendHparams } from './hparams.js';
+import { requireCausal } from '../architecture.js';
 
 export { MendEditor } from './editor.js';
 export { MEND_SCHEMA, type MendHparams } from './hparams.js';
@@ -45,7 +46,8 @@ export const mend: EditMethod<MendHparams> = {
   batching: 'batch',
   check: checkMendHparams,
 
-  open(model, h, ctx) {
+  open(anyModel, h, ctx) {
+    const model = requireCausal(anyModel, 'MEND');
     const editor = new MendEditor(model, h, ctx.tokenizer, h.seed);
     try {
       const { file, manifest } = loadTrainedEditor(h.archive, 'MEND', model, editor);

@@ -15,13 +15,15 @@ import { noGrad, tidy } from '../../tensor/index.js';
 import { recordKeys } from '../footprint.js';
 import { computeJointTargets, layerUpdate, residualDivisor } from './parts.js';
 import { PMET_SCHEMA, type PmetHparams } from './hparams.js';
+import { requireCausal } from '../architecture.js';
 
 export const pmet: EditMethod<PmetHparams> = {
   name: 'PMET',
   schema: PMET_SCHEMA,
   batching: 'batch',
 
-  check(model, h, source) {
+  check(anyModel, h, source) {
+    const model = requireCausal(anyModel, 'PMET');
     const rewrite = h.rewrite_module_tmps ?? [h.rewrite_module_tmp];
     if (rewrite.length !== 1 || rewrite[0] !== h.rewrite_module_tmp) {
       throw new Error(`${source}: rewrite_module_tmps ${JSON.stringify(h.rewrite_module_tmps)}: PMET here updates only the FFN ` +
@@ -34,7 +36,8 @@ export const pmet: EditMethod<PmetHparams> = {
     if (new Set(h.layers).size !== h.layers.length) throw new Error(`${source}: layers lists a layer twice: ${JSON.stringify(h.layers)}`);
   },
 
-  open(model, h, ctx) {
+  open(anyModel, h, ctx) {
+    const model = requireCausal(anyModel, 'PMET');
     return templatedSession(model, ctx, h, (requests, c, groups) => computeBatch(model, requests, h, { ...ctx, ...c }, groups));
   },
 };

@@ -13,6 +13,7 @@ import { checkTemplates, sampleContextTemplates } from './templates.js';
 import { representationsAt } from '../locate.js';
 import { weightLayout } from '../delta.js';
 import { recordKeys } from '../footprint.js';
+import { requireCausal } from '../architecture.js';
 
 /** ROME's context templates: the hparams' own, or sampled from the (unedited) model with the session's seed. */
 export function contextTemplates(model: CausalLM, ctx: SessionContext, h: RomeHparams): string[] {
@@ -31,14 +32,16 @@ export const rome: EditMethod<RomeHparams> = {
   schema: ROME_SCHEMA,
   batching: 'sequential',
 
-  check(model, h, source) {
+  check(anyModel, h, source) {
+    const model = requireCausal(anyModel, 'ROME');
     checkAgainstModel(model, source, h.layers, { rewrite_module_tmp: h.rewrite_module_tmp, mlp_module_tmp: h.mlp_module_tmp, layer_module_tmp: h.layer_module_tmp });
     if (!['subject_last', 'subject_first', 'subject_first_after_last', 'last'].includes(h.fact_token)) {
       throw new Error(`${source}: fact_token '${h.fact_token}' is not one of subject_last, subject_first, subject_first_after_last, last`);
     }
   },
 
-  open(model, h, ctx) {
+  open(anyModel, h, ctx) {
+    const model = requireCausal(anyModel, 'ROME');
     let templates: string[] | undefined;
     const state: RomeState = { templates: () => (templates ??= contextTemplates(model, ctx, h)), inverses: new InverseCovarianceCache() };
     return {

@@ -13,6 +13,7 @@ import type { EditMethod, MethodSession } from '../types.js';
 import { checkSeracHparams, SERAC_SCHEMA, type SeracHparams } from './hparams.js';
 import { SeracEditor } from './train.js';
 import { SeracWrapper } from './wrapper.js';
+import { requireCausal } from '../architecture.js';
 
 export { SeracWrapper, SERAC_STATE_FORMAT, type SeracEntry, type Route } from './wrapper.js';
 export { SeracEditor, classifierPairs, hardNegatives, inScopeQueries, localityPrompts } from './train.js';
@@ -48,7 +49,8 @@ export const serac: EditMethod<SeracHparams> = {
   // a batch adds all its entries under one edit id
   batching: 'batch',
 
-  check(model, h, source) {
+  check(anyModel, h, source) {
+    const model = requireCausal(anyModel, 'SERAC');
     checkSeracHparams(h, model.dims.numLayers, source);
   },
 
@@ -57,7 +59,8 @@ export const serac: EditMethod<SeracHparams> = {
     create: (model, h, ctx) => new SeracEditor(model, h, ctx.tokenizer, ctx.seed),
   },
 
-  open(model, h, ctx): MethodSession {
+  open(anyModel, h, ctx): MethodSession {
+    const model = requireCausal(anyModel, 'SERAC');
     let wrapper = new SeracWrapper(openSeracEditor(model, h, ctx.tokenizer));
     let used = false;
     return {
@@ -88,7 +91,8 @@ export const serac: EditMethod<SeracHparams> = {
     };
   },
 
-  loadWrapper(state, model, h) {
+  loadWrapper(state, anyModel, h) {
+    const model = requireCausal(anyModel, 'SERAC');
     const entries = SeracWrapper.entriesOf(state);
     return new SeracWrapper(openSeracEditor(model, h, loadTokenizer(model.source.dir, model.source.rawConfig)), entries);
   },

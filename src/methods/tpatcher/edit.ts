@@ -1,9 +1,10 @@
 // One T-Patcher edit (ZeroYuHuang/Transformer-Patcher scripts/T-patch.py `editing`, BartSeq2SeqEditor's training and
-// validation steps, src/models/patch.py), for a causal LM:
-//   input    = prompt + target, teacher-forced; the target tokens' positions are those that predict them;
+// validation steps, src/models/patch.py), for a causal LM or a T5 (the original edits BART, an encoder-decoder):
+//   input    = prompt + target, teacher-forced; the target tokens' positions are those that predict them (a causal
+//              LM's prompt ⧺ target from the prompt's last token on; a T5's decoder positions, targetStates);
 //   neurons  = one per target token the model (with the earlier edits) gets wrong under teacher forcing, first ones
 //              first, at most max_add_neuron_num (count_error_nums); none wrong → one neuron at the prompt's last
-//              token. The key of a neuron is the MLP's input x at its position, scaled to x/‖x‖² (bias 0), so that
+//              token (a T5: the decoder's first position). The key of a neuron is the MLP's input x at its position, scaled to x/‖x‖² (bias 0), so that
 //              its pre-activation there starts at 1 (_reset_parameters); the value is torch.randn, the amplify factor
 //              amplify_con (ModifyLinearInput);
 //   train    = Adam (lr, L2 weight_decay) on the new neurons only, loss = edit NLL + alc·activation loss +
@@ -15,44 +16,57 @@
 // The pre-activations the losses read are x·k + b at the neurons' positions and on the memory rows: the MLP's input
 // does not depend on neurons of the same MLP, so they are exactly the values of the original's extra fc1 outputs.
 import { Adam, cat, crossEntropy, keep, noGrad, randn, rand, full, tensor, tidy, zeros, type Generator, type Tensor } from '../../tensor/index.js';
-import type { CausalLM } from '../../models/index.js';
+import { CausalLM, targetStates, type EditableModel } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import type { NormalizedRequest } from '../request.js';
 import type { EditDiagnostics, LossStep } from '../types.js';
 import type { TPatch, TrainingNeurons } from './patch.js';
 import type { TPatcherHparams } from './hparams.js';
 import { activationLoss, memoryLoss } from './losses.js';
-import { mlpInputs } from './memory.js';
 import { Plateau, clipGradNorm, earlyStop } from './schedule.js';
 
 export interface EditTokens {
-  ids: number[];
-  promptLength: number;
+  prompt: number[];
+  target: number[];
 }
 
-export function editTokens(tok: Tokenizer, r: NormalizedRequest): EditTokens {
+export function editTokens(tok: Tokenizer, r: NormalizedRequest, model: EditableModel): EditTokens {
   const promptLength = tok.encode(r.text).length;
-  const ids = tok.encode(r.text + r.targetNew);
   if (promptLength === 0) throw new Error(`T-Patcher: the prompt of request ${r.index} encodes to no tokens`);
+  // a causal LM reads prompt and target as one text (as the original tokenises source + target); a T5 apart
+  const ids = model instanceof CausalLM ? tok.encode(r.text + r.targetNew) : [...tok.encode(r.text), ...tok.encode(r.targetNew)];
   if (ids.length <= promptLength) throw new Error(`T-Patcher: request ${r.index}: the target '${r.targetNew}' adds no token after the prompt`);
-  return { ids, promptLength };
+  return { prompt: ids.slice(0, promptLength), target: ids.slice(promptLength) };
 }
 
-/** Logits [n, V] (float32) of the positions that predict the target tokens. */
-function targetLogits(model: CausalLM, t: EditTokens): Tensor {
-  const { hidden } = model.forward({ inputIds: [t.ids], logits: 'none' });
-  const n = t.ids.length - t.promptLength;
-  return model.logitsFrom(hidden.select(0, 0).narrow(0, t.promptLength - 1, n)).to('float32');
+/** The pass over the edit: logits [n, V] (float32) of the positions that predict the target tokens, their positions. */
+function targetPass(model: EditableModel, t: EditTokens, module?: string): { logits: Tensor; positions: number[]; promptLast: number; inputs?: Tensor } {
+  const pass = targetStates(model, [t.prompt], [t.target], module ? { trace: [{ module, retainInput: true, retainOutput: false }] } : {});
+  const positions = pass.positions[0];
+  const h = pass.hidden.select(0, 0).narrow(0, positions[0], positions.length);
+  return {
+    logits: model.logitsFrom(h).to('float32'), positions, promptLast: pass.promptLast[0],
+    inputs: module ? pass.out.traces.get(module)!.input!.select(0, 0).to('float32') : undefined,
+  };
 }
+const targetLogits = (model: EditableModel, t: EditTokens) => targetPass(model, t).logits;
 
 function targets(t: EditTokens, like: Tensor): Tensor {
-  return tensor(t.ids.slice(t.promptLength), { dtype: 'int64', device: like.device });
+  return tensor(t.target, { dtype: 'int64', device: like.device });
 }
 
-/** Positions (in the input) whose arg-max is not the next target token, with the model as it is. */
-export function mistakes(model: CausalLM, t: EditTokens): number[] {
-  const pred = tidy(() => noGrad(() => targetLogits(model, t).argmax(-1).toFlatArray()));
-  return pred.flatMap((p, j) => (p === t.ids[t.promptLength + j] ? [] : [t.promptLength - 1 + j]));
+/** Positions (in the pass) whose arg-max is not the next target token, with the model as it is. */
+export function mistakes(model: EditableModel, t: EditTokens): { wrong: number[]; promptLast: number } {
+  return tidy(() => noGrad(() => {
+    const p = targetPass(model, t);
+    const pred = p.logits.argmax(-1).toFlatArray();
+    return { wrong: pred.flatMap((x, j) => (x === t.target[j] ? [] : [p.positions[j]])), promptLast: p.promptLast };
+  }));
+}
+
+/** The MLP inputs [T, d_in] (float32) at every position of the edit's pass (causal: prompt ⧺ target; T5: decoder). */
+function editInputs(model: EditableModel, module: string, t: EditTokens): Tensor {
+  return keep(tidy(() => noGrad(() => targetPass(model, t, module).inputs!.clone())));
 }
 
 /** The neurons' starting parameters (float32), keyed on the MLP inputs xs [m, d_in] at their positions. */
@@ -84,7 +98,7 @@ interface StepLosses {
 }
 
 /** The three losses with the training neurons as they are. */
-function losses(model: CausalLM, t: EditTokens, n: TrainingNeurons, xs: Tensor, memory: Tensor | undefined, h: TPatcherHparams): StepLosses & { logits: Tensor } {
+function losses(model: EditableModel, t: EditTokens, n: TrainingNeurons, xs: Tensor, memory: Tensor | undefined, h: TPatcherHparams): StepLosses & { logits: Tensor } {
   const logits = targetLogits(model, t);
   const edit = crossEntropy(logits, targets(t, logits));
   const a = xs.mul(n.key).sum(-1).add(n.bias);
@@ -104,7 +118,7 @@ export interface TrainResult {
 }
 
 /** The validation of the original (joint_validation), with the current parameters. */
-function validate(model: CausalLM, t: EditTokens, n: TrainingNeurons, xs: Tensor, memory: Tensor | undefined, h: TPatcherHparams) {
+function validate(model: EditableModel, t: EditTokens, n: TrainingNeurons, xs: Tensor, memory: Tensor | undefined, h: TPatcherHparams) {
   return tidy(() => noGrad(() => {
     const l = losses(model, t, n, xs, memory, h);
     const success = l.logits.argmax(-1).equal(targets(t, l.logits));
@@ -113,7 +127,7 @@ function validate(model: CausalLM, t: EditTokens, n: TrainingNeurons, xs: Tensor
 }
 
 /** Trains the patch's training neurons (installed in the model by the caller). */
-export function train(model: CausalLM, t: EditTokens, n: TrainingNeurons, xs: Tensor, memory: Tensor | undefined, h: TPatcherHparams): TrainResult {
+export function train(model: EditableModel, t: EditTokens, n: TrainingNeurons, xs: Tensor, memory: Tensor | undefined, h: TPatcherHparams): TrainResult {
   const opt = new Adam(n.trained, { lr: h.lr, weightDecay: h.weight_decay });
   const plateau = new Plateau(opt, { factor: h.lr_scheduler_factor, patience: h.lr_scheduler_patience, threshold: 0.05 });
   const trace: TrainResult['trace'] = [];
@@ -158,12 +172,12 @@ export interface EditOptions {
 }
 
 /** Edits one request into the patch (installed in the model by the caller). */
-export function tpatcherEdit(model: CausalLM, tok: Tokenizer, patch: TPatch, r: NormalizedRequest, h: TPatcherHparams, o: EditOptions): EditDiagnostics {
+export function tpatcherEdit(model: EditableModel, tok: Tokenizer, patch: TPatch, r: NormalizedRequest, h: TPatcherHparams, o: EditOptions): EditDiagnostics {
   const started = performance.now();
-  const t = editTokens(tok, r);
-  const wrong = mistakes(model, t);
-  const positions = (wrong.length ? wrong : [t.promptLength - 1]).slice(0, h.max_add_neuron_num);
-  const inputs = mlpInputs(model, patch.module, [t.ids], t.ids.length)!;
+  const t = editTokens(tok, r, model);
+  const { wrong, promptLast } = mistakes(model, t);
+  const positions = (wrong.length ? wrong : [promptLast]).slice(0, h.max_add_neuron_num);
+  const inputs = editInputs(model, patch.module, t);
   const xs = keep(tidy(() => inputs.index([tensor(positions, { dtype: 'int64', device: inputs.device })])));
   o.onKey?.(xs.narrow(0, 0, 1));
   const earlier = h.update_memory ? keep(tidy(() => patch.editMemory())) : undefined;
@@ -179,7 +193,10 @@ export function tpatcherEdit(model: CausalLM, tok: Tokenizer, patch: TPatch, r: 
   try {
     result = train(model, t, n, xs, mem, h);
     patch.commit(o.editId);
-    if (h.update_memory && t.ids.length > 2) patch.addMemory(o.editId, keep(tidy(() => inputs.narrow(0, 1, t.ids.length - 2).clone())));
+    // the edit's own inputs join the memory set of later edits: a causal LM's positions 1 … T−2 (as the original's
+    // decoder positions without BOS and the last), a T5's every decoder position (its decoder has no BOS)
+    const own = model instanceof CausalLM ? (inputs.shape[0] > 2 ? [1, inputs.shape[0] - 2] : undefined) : [0, inputs.shape[0]];
+    if (h.update_memory && own) patch.addMemory(o.editId, keep(tidy(() => inputs.narrow(0, own[0], own[1]).clone())));
     const value = () => (n.amp ? n.value.mul(n.amp) : n.value);
     norms = tidy(() => ({ key: n.key.norm().item(), value: value().norm().item(), input: xs.norm(2, -1).max().item() }));
     vectors = o.recordVectors ? tidy(() => ({ key: n.key.toFlatArray(), bias: n.bias.toFlatArray(), value: value().toFlatArray() })) : undefined;

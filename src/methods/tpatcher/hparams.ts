@@ -3,7 +3,7 @@
 // scripts/T-patch.py), plus lmedit's own: which MLP the patch sits on (layer, mlp_module_tmp) and where the memory
 // set comes from (memory_file, pool_file/pool_range). docs/tpatcher.md says what each one does here.
 import { modelActivation } from '../activation.js';
-import type { CausalLM } from '../../models/index.js';
+import { CausalLM, type EditableModel } from '../../models/index.js';
 import type { Schema } from '../hparams.js';
 
 export interface TPatcherHparams {
@@ -92,25 +92,28 @@ export const TPATCHER_SCHEMA: Schema = {
 const LOSS_TYPE = /^(top\d+_)?(margin|exp|expmargin)$/;
 
 /** The layer index the hparams name, within the model. */
-export function patchLayer(model: CausalLM, h: TPatcherHparams): number {
+export function patchLayer(model: EditableModel, h: TPatcherHparams): number {
   return h.layer < 0 ? model.dims.numLayers + h.layer : h.layer;
 }
 
-/** The MLP module the patch wraps (e.g. transformer.h.5.mlp). */
-export function patchModule(model: CausalLM, h: TPatcherHparams): string {
-  const tmpl = h.mlp_module_tmp || model.templates.mlp;
+/** A T5's FFN: the decoder's (the original patches BART's last decoder FFN), read behind its layer norm. */
+export const T5_MLP_TEMPLATE = 'decoder.block.{}.layer.2.DenseReluDense';
+
+/** The MLP module the patch wraps (e.g. transformer.h.5.mlp; decoder.block.3.layer.2.DenseReluDense on a T5). */
+export function patchModule(model: EditableModel, h: TPatcherHparams): string {
+  const tmpl = h.mlp_module_tmp || (model instanceof CausalLM ? model.templates.mlp : T5_MLP_TEMPLATE);
   return tmpl.replace('{}', String(patchLayer(model, h)));
 }
 
 /** Checks the hparams against the model; every error names the file and the field. */
-export function checkTPatcherHparams(model: CausalLM, h: TPatcherHparams, source: string): void {
+export function checkTPatcherHparams(model: EditableModel, h: TPatcherHparams, source: string): void {
   const n = model.dims.numLayers;
   const layer = patchLayer(model, h);
   if (layer < 0 || layer >= n) throw new Error(`${source}: layer ${h.layer} is out of range (the model has ${n} layers: 0..${n - 1}, or -1..-${n})`);
   const module = patchModule(model, h);
   if (!model.modulePaths().includes(module)) {
     throw new Error(`${source}: mlp_module_tmp '${h.mlp_module_tmp}' names '${module}', which this ${model.modelType} model does not have ` +
-      `(its MLP is '${model.templates.mlp}'; see \`lmedit inspect\`)`);
+      `(its MLP is '${model instanceof CausalLM ? model.templates.mlp : T5_MLP_TEMPLATE}'; see \`lmedit inspect\`)`);
   }
   if (h.optim !== 'adam') throw new Error(`${source}: optim must be 'adam' (the original's default; rmsprop and sgd are not implemented), got '${h.optim}'`);
   if (h.activate_loss !== 'non_use' && !LOSS_TYPE.test(h.activate_loss)) {
@@ -131,4 +134,4 @@ export function checkTPatcherHparams(model: CausalLM, h: TPatcherHparams, source
 export type { Activation } from '../activation.js';
 
 /** The MLP activation of the model (the neuron uses it): GPT-2/GPT-J/NeoX read config.json, Llama/Qwen2 use SiLU. */
-export const mlpActivation = (model: CausalLM) => modelActivation(model, 'T-Patcher');
+export const mlpActivation = (model: EditableModel) => modelActivation(model, 'T-Patcher');

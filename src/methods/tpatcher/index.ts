@@ -8,7 +8,7 @@
 // installed there, or starts an empty one (the identity). Each compute adds the request's neurons to it, tagged with
 // the edit id, and returns it as the edit's shared patch. The memory set is built once per session, lazily.
 import { Generator, type Tensor } from '../../tensor/index.js';
-import type { CausalLM, ModulePatch } from '../../models/index.js';
+import type { EditableModel, ModulePatch } from '../../models/index.js';
 import type { EditMethod, MethodSession, SessionContext } from '../types.js';
 import { SharedPatch } from '../shared-patch.js';
 import { recordKeys } from '../footprint.js';
@@ -26,7 +26,7 @@ function installedPatch(patches: readonly ModulePatch[], module: string): TPatch
   return patches.filter((p): p is TPatch => p instanceof TPatch && p.module === module).at(-1);
 }
 
-function openSession(model: CausalLM, h: TPatcherHparams, ctx: SessionContext): MethodSession {
+function openSession(model: EditableModel, h: TPatcherHparams, ctx: SessionContext): MethodSession {
   const module = patchModule(model, h);
   const shared = new SharedPatch(model, (ps) => installedPatch(ps, module), () => new TPatch(module, mlpActivation(model)));
   let memory: Tensor | undefined;
@@ -64,6 +64,7 @@ export const tpatcher: EditMethod<TPatcherHparams> = {
   name: 'T-Patcher',
   schema: TPATCHER_SCHEMA,
   batching: 'sequential',
+  encoderDecoder: true, // the decoder's FFN of a T5, as the original patches BART's
   check: checkTPatcherHparams,
   open: openSession,
   loadPatch(state, model, h) {

@@ -5,9 +5,11 @@
 //   - pool cases (hparams pool_file/pool_range, SessionContext.pool): each case's prompt, rephrases and locality
 //     prompts followed by their answers, at every position: the kind of text the model was trained on;
 //   - memory_file: plain text (WikiText), non-heading lines, in windows of up to 64 tokens, at every position.
+// On a T5 the FFN is the decoder's, so a row is a pair: encoder = the prompt (a text window's first half), decoder =
+// the answer (its second half), and the inputs are those at every decoder position.
 import { readFileSync } from 'node:fs';
 import { cat, keep, noGrad, tidy, type Tensor } from '../../tensor/index.js';
-import { padBatch, type CausalLM } from '../../models/index.js';
+import { CausalLM, padBatch, targetStates, type EditableModel } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import type { NormalizedRequest } from '../request.js';
 import { withLeadingSpace } from '../request.js';
@@ -15,17 +17,32 @@ import { withLeadingSpace } from '../request.js';
 const BATCH = 16;
 const WINDOW = 64;
 
-/** The MLP inputs [Σ len, d_in] (float32) at every position of each token row, rows in order, at most `limit`. */
-export function mlpInputs(model: CausalLM, module: string, rows: number[][], limit: number): Tensor | undefined {
+/** A row of the memory set: token ids (a causal LM), or an encoder prompt and a decoder target (a T5). */
+export type MemoryRow = number[] | { prompt: number[]; target: number[] };
+
+const rowLength = (r: MemoryRow) => (Array.isArray(r) ? r.length : r.target.length);
+
+/** The MLP's input [B, T, d] on a chunk of rows (causal: the rows; T5: the decoder of prompt → target pairs). */
+function chunkInputs(model: EditableModel, module: string, chunk: MemoryRow[]): Tensor {
+  const spec = [{ module, retainInput: true, retainOutput: false }];
+  if (model instanceof CausalLM) {
+    const { ids, mask } = padBatch(chunk as number[][]);
+    return model.trace({ inputIds: ids, attentionMask: mask, logits: 'none' }, spec).traces.get(module)!.input!;
+  }
+  const pairs = chunk as { prompt: number[]; target: number[] }[];
+  return targetStates(model, pairs.map((p) => p.prompt), pairs.map((p) => p.target), { trace: spec }).out.traces.get(module)!.input!;
+}
+
+/** The MLP inputs [Σ len, d_in] (float32) at every position of each row, rows in order, at most `limit`. */
+export function mlpInputs(model: EditableModel, module: string, rows: MemoryRow[], limit: number): Tensor | undefined {
   const parts: Tensor[] = [];
   let total = 0;
   for (let i = 0; i < rows.length && total < limit; i += BATCH) {
-    const chunk = rows.slice(i, i + BATCH).filter((r) => r.length > 0);
+    const chunk = rows.slice(i, i + BATCH).filter((r) => rowLength(r) > 0);
     if (chunk.length === 0) continue;
     const got = keep(tidy(() => noGrad(() => {
-      const { ids, mask } = padBatch(chunk);
-      const x = model.trace({ inputIds: ids, attentionMask: mask, logits: 'none' }, [{ module, retainInput: true, retainOutput: false }]).traces.get(module)!.input!;
-      return cat(chunk.map((r, b) => x.select(0, b).narrow(0, 0, r.length)), 0).to('float32');
+      const x = chunkInputs(model, module, chunk);
+      return cat(chunk.map((r, b) => x.select(0, b).narrow(0, 0, rowLength(r))), 0).to('float32');
     })));
     const take = Math.min(got.shape[0], limit - total);
     parts.push(take < got.shape[0] ? keep(tidy(() => got.narrow(0, 0, take).clone())) : got);
@@ -38,11 +55,13 @@ export function mlpInputs(model: CausalLM, module: string, rows: number[][], lim
   return out;
 }
 
-/** Token rows of the pool cases: prompt, rephrases and locality prompts, each with its answer. */
-export function poolRows(tok: Tokenizer, pool: readonly NormalizedRequest[], maxLen: number): number[][] {
-  const rows: number[][] = [];
+/** Rows of the pool cases: prompt, rephrases and locality prompts, each with its answer (`pairs`: kept apart). */
+export function poolRows(tok: Tokenizer, pool: readonly NormalizedRequest[], maxLen: number, pairs = false): MemoryRow[] {
+  const rows: MemoryRow[] = [];
   const add = (prompt: string, answer: string | undefined) => {
-    rows.push(tok.encode(prompt + (answer ? withLeadingSpace(answer) : '')).slice(0, maxLen));
+    if (pairs) {
+      if (answer) rows.push({ prompt: tok.encode(prompt).slice(0, maxLen), target: tok.encode(withLeadingSpace(answer)).slice(0, maxLen) });
+    } else rows.push(tok.encode(prompt + (answer ? withLeadingSpace(answer) : '')).slice(0, maxLen));
   };
   for (const r of pool) {
     add(r.text, r.groundTruth);
@@ -52,10 +71,10 @@ export function poolRows(tok: Tokenizer, pool: readonly NormalizedRequest[], max
   return rows;
 }
 
-/** Token windows of a text file's non-empty, non-heading lines, until `limit` tokens. */
-export function textRows(tok: Tokenizer, file: string, limit: number, maxLen: number): number[][] {
+/** Token windows of a text file's non-empty, non-heading lines, until `limit` tokens (`pairs`: halves as prompt → target). */
+export function textRows(tok: Tokenizer, file: string, limit: number, maxLen: number, pairs = false): MemoryRow[] {
   const width = Math.min(WINDOW, maxLen);
-  const rows: number[][] = [];
+  const rows: MemoryRow[] = [];
   let total = 0;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const s = line.trim();
@@ -63,8 +82,14 @@ export function textRows(tok: Tokenizer, file: string, limit: number, maxLen: nu
     const ids = tok.encode(` ${s}`);
     for (let i = 0; i < ids.length && total < limit; i += width) {
       const row = ids.slice(i, i + width);
-      rows.push(row);
-      total += row.length;
+      if (!pairs) {
+        rows.push(row);
+        total += row.length;
+      } else if (row.length >= 2) {
+        const half = Math.floor(row.length / 2);
+        rows.push({ prompt: row.slice(0, half), target: row.slice(half) });
+        total += row.length - half;
+      }
     }
     if (total >= limit) break;
   }
@@ -78,11 +103,12 @@ export interface MemorySources {
 }
 
 /** The session's memory set (undefined when no source is given or memory_size is 0). */
-export function buildMemory(model: CausalLM, tok: Tokenizer, module: string, src: MemorySources): Tensor | undefined {
+export function buildMemory(model: EditableModel, tok: Tokenizer, module: string, src: MemorySources): Tensor | undefined {
   if (src.size === 0) return undefined;
-  const maxLen = model.dims.maxPositions;
-  const rows = src.pool?.length ? poolRows(tok, src.pool, maxLen) : [];
-  const fromPool = rows.reduce((s, r) => s + r.length, 0);
-  if (src.file && fromPool < src.size) rows.push(...textRows(tok, src.file, src.size - fromPool, maxLen));
+  const maxLen = Number.isFinite(model.dims.maxPositions) ? model.dims.maxPositions : 512;
+  const pairs = !(model instanceof CausalLM);
+  const rows = src.pool?.length ? poolRows(tok, src.pool, maxLen, pairs) : [];
+  const fromPool = rows.reduce((s, r) => s + rowLength(r), 0);
+  if (src.file && fromPool < src.size) rows.push(...textRows(tok, src.file, src.size - fromPool, maxLen, pairs));
   return mlpInputs(model, module, rows, src.size);
 }

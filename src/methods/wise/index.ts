@@ -17,6 +17,7 @@ import { modelActivation } from '../activation.js';
 import { wiseEdit } from './edit.js';
 import { checkWiseHparams, locFilePath, wiseModulePath, WISE_SCHEMA, type WiseHparams } from './hparams.js';
 import { locCandidates, locPromptFor, wiseContextTemplates } from './prompts.js';
+import { requireCausal } from '../architecture.js';
 
 export type { WiseHparams } from './hparams.js';
 export { WiseAdapter } from './adapter.js';
@@ -91,7 +92,8 @@ export const wise: EditMethod<WiseHparams> = {
   batching: 'sequential',
   check: checkWiseHparams,
   open: openSession,
-  loadPatch(state, model, h) {
+  loadPatch(state, anyModel, h) {
+    const model = requireCausal(anyModel, 'WISE');
     const module = (state.meta as { module?: string }).module ?? wiseModulePath(h.inner_params[0]);
     if (!model.modulePaths().includes(module) || !model.params.has(`${module}.weight`)) throw new Error(`WISE state: the model has no linear layer '${module}'`);
     return WiseAdapter.fromState(module, state, mainWeights(model, module));
