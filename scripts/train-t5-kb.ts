@@ -2,7 +2,7 @@
 // knowledge base as question → answer pairs, so that editing methods can later be tried on an encoder-decoder.
 //
 //   node --import tsx scripts/train-t5-kb.ts [--kb DIR] [--out DIR] [--steps N] [--batch B] [--lr LR] [--seed S]
-//        [--d 256] [--layers 4] [--heads 4] [--d-ff 1024] [--eval-every N] [--eval-n N] [--threads T]
+//        [--d 256] [--layers 4] [--heads 4] [--d-ff 1024] [--eval-every N] [--eval-n N] [--threads T] [--init DIR]
 //
 // Data (all from kb.json, seeded): encoder input = a relation template filled with the person's name (the prompt
 // ends right before the object) + EOS; decoder labels = ' ' + value + EOS (the leading space keeps the answer's
@@ -23,7 +23,7 @@ import { initT5Params } from '../src/models/t5-init.js';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import { mulberry32 } from '../src/util/random.js';
 import { parseT5Config } from '../src/models/t5.js';
-import { T5Model, saveT5Model } from '../src/models/t5-model.js';
+import { T5Model, loadT5Model, saveT5Model } from '../src/models/t5-model.js';
 import { scoreT5 } from '../src/models/t5-text.js';
 import { padBatch } from '../src/models/batch.js';
 
@@ -42,6 +42,8 @@ const { values } = parseArgs({
     'eval-every': { type: 'string', default: '250' },
     'eval-n': { type: 'string', default: '500' },
     threads: { type: 'string' },
+    /** Continue from this T5 directory (its weights; Adam restarts, batch order follows --seed) instead of a fresh init. */
+    init: { type: 'string' },
   },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
@@ -93,6 +95,16 @@ function firstTokenAccuracy(model: T5Model, pairs: Pair[]): number {
   return scored.filter((s, i) => s.argmax[0] === pairs[i].answer[0]).length / pairs.length;
 }
 
+/** The weights of an earlier run, as a trainable model whose source is the kb directory (tokenizer files). */
+function continued(dir: string, rawConfig: Record<string, unknown>): T5Model {
+  const loaded = loadT5Model(dir, { onWarning: () => {} });
+  for (const k of ['d_model', 'num_layers', 'num_heads', 'd_ff'] as const) {
+    if (loaded.source.rawConfig[k] !== rawConfig[k]) throw new Error(`--init ${dir}: ${k} is ${loaded.source.rawConfig[k]}, the options say ${rawConfig[k]}`);
+  }
+  for (const p of loaded.params.values()) p.requiresGrad_(true);
+  return new T5Model(loaded.config, loaded.params, 'float32', 'cpu', { dir: kbDir, rawConfig: loaded.source.rawConfig }, () => {});
+}
+
 function main(): void {
   const seed = num('seed');
   const random = mulberry32(seed);
@@ -101,7 +113,7 @@ function main(): void {
   const heldOut = pairs.filter((p) => p.heldOut);
   const rawConfig = t5Config();
   const config = parseT5Config(rawConfig, 'train-t5-kb config');
-  const model = new T5Model(config, initT5Params(config, new Generator(seed)), 'float32', 'cpu', { dir: kbDir, rawConfig }, () => {});
+  const model = values.init ? continued(resolve(values.init), rawConfig) : new T5Model(config, initT5Params(config, new Generator(seed)), 'float32', 'cpu', { dir: kbDir, rawConfig }, () => {});
   const opt = new Adam([...model.params.values()], { lr: num('lr') });
   const batch = num('batch');
   const steps = num('steps');

@@ -1,6 +1,7 @@
 // Dense retrieval: a sentence-embedding model behind `Embedder`, and cosine kNN over its vectors — EasyEdit's IKE
-// (all-MiniLM-L6-v2, util.normalize_embeddings then util.semantic_search with dot_score). lmedit ships no sentence
-// encoder yet (nothing can be downloaded), so this is the plug for one; TF-IDF and BM25 are the defaults.
+// (all-MiniLM-L6-v2, util.normalize_embeddings then util.semantic_search with dot_score). The encoder is a plug:
+// BertEmbedder (src/models/bert-embedder.ts) runs a local sentence-transformers directory; TF-IDF and BM25 are the
+// defaults.
 import { rankTop, type Retriever, type RetrievalHit } from './retriever.js';
 
 export interface Embedder {

@@ -129,7 +129,7 @@ describe('IKE demonstrations', () => {
     const h = hparams({ k: 16, sentence_model_name: 'x', device: 0, results_dir: './results' });
     assert.equal(h.retriever, 'bm25');
     assert.throws(() => ike.check(undefined as never, hparams({ retriever: 'splade' }), 'f.yaml'), /f.yaml: retriever must be one of bm25, tfidf, embedding/);
-    assert.throws(() => ike.check(undefined as never, hparams({ retriever: 'embedding' }), 'f.yaml'), /needs a sentence embedder/);
+    assert.throws(() => ike.check(undefined as never, hparams({ retriever: 'embedding', sentence_model_name: '/nonexistent/all-MiniLM-L6-v2' }), 'f.yaml'), /f.yaml: retriever 'embedding' needs the sentence encoder sentence_model_name '\/nonexistent\/all-MiniLM-L6-v2'/);
     assert.throws(() => ike.check(undefined as never, hparams({ k: -1 }), 'f.yaml'), /k must be >= 0/);
   });
 });

@@ -11,14 +11,15 @@ import {
 } from '../../src/models/index.js';
 import { tidy, noGrad, zeros } from '../../src/tensor/index.js';
 import { prefixLast, prefixStates, replaceAt } from '../../src/models/index.js';
-import { validateHparams } from '../../src/methods/hparams.js';
+import { checkAlgName, readHparamsFile, validateHparams } from '../../src/methods/hparams.js';
+import { methodFor } from '../../src/editor/methods.js';
 import { kn, neuronSite, type KnHparams } from '../../src/methods/kn/index.js';
 import { baselineActivations, layerAttribution } from '../../src/methods/kn/attribution.js';
 import { loadTokenizer, type Tokenizer } from '../../src/io/tokenizer.js';
 import { Editor } from '../../src/editor/editor.js';
 import { loadEditedModel } from '../../src/editor/persist.js';
 import { encoderDecoderMethodNames } from '../../src/editor/methods.js';
-import { SHARED_DATA } from '../data.js';
+import { REPO_ROOT, SHARED_DATA } from '../data.js';
 
 const TOKENIZER = join(SHARED_DATA, 'gpt2-tokenizer');
 const CONFIG = {
@@ -234,6 +235,22 @@ describe('editing a T5 (encoder-decoder) through the Editor', () => {
       assert.deepEqual(editor.edited.score([PROBE[0]])[0].logprobs, before1);
     } finally {
       editor.dispose();
+    }
+  });
+
+  test('every shipped t5-3b hparams file validates and fits a T5 of t5-3b\'s depth (24 + 24 blocks, tiny width)', () => {
+    const deep = randomT5Model({ ...CONFIG, d_model: 8, d_kv: 2, d_ff: 16, num_heads: 4, num_layers: 24, num_decoder_layers: 24 }, 1, TOKENIZER);
+    try {
+      for (const method of ['FT-L', 'FT-M', 'KN', 'T-PATCHER', 'CALINET']) {
+        const file = join(REPO_ROOT, 'hparams', method, 't5-3b.yaml');
+        const { raw } = readHparamsFile(file);
+        checkAlgName(raw, method, file);
+        const { method: m, defaults } = methodFor(method);
+        assert.ok(m.encoderDecoder, `${method} edits a T5`);
+        m.check(deep, validateHparams({ ...defaults, ...raw }, m.schema, file), file);
+      }
+    } finally {
+      deep.dispose();
     }
   });
 

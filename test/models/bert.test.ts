@@ -3,6 +3,10 @@
 // both checkpoint layouts (plain BertModel and `bert.`-prefixed with heads); the WordPiece tokenizer from vocab.txt
 // and the retrieval Embedder end to end; and the errors (loadModel on BERT, bad activation, missing weights).
 import { describe, test, before, after } from 'node:test';
+import { ike, type IkeHparams, type IkeWrapper } from '../../src/methods/ike/index.js';
+import { validateHparams } from '../../src/methods/hparams.js';
+import { normalizeRequest } from '../../src/methods/request.js';
+import type { TextModel } from '../../src/models/index.js';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -228,6 +232,37 @@ describe('sentence embedder (retrieval Embedder) over a local BERT directory', (
       assert.ok(Math.abs(r.scores('seventeen cats')[1] - 1) <= 1e-6, 'a document retrieves itself with cosine 1');
     } finally {
       e.dispose();
+    }
+  });
+
+  test("IKE's retriever: embedding loads sentence_model_name as a local BertEmbedder; facts are retrieved by it, and again after state → load", () => {
+    const h = validateHparams<IkeHparams>({ alg_name: 'IKE', k: 0, use_icl_examples: false, retriever: 'embedding', sentence_model_name: tmp }, ike.schema, 'ike.yaml');
+    ike.check(undefined as never, h, 'ike.yaml');
+    const session = ike.open(undefined as never, h, { tokenizer: undefined as never, seed: 0 });
+    const seen: string[] = [];
+    // a scripted fake TextModel: records the prompts the wrapper sends it
+    const inner: TextModel = {
+      tokenizer: { encode: (t: string) => t.split(' ') } as never, maxPositions: Infinity,
+      score: (rs) => { seen.push(...rs.map((r) => r.prompt)); return rs.map(() => ({ logprobs: [0], argmax: [0], ids: [0] }) as never); },
+      generate: () => [],
+    };
+    let wrapper: IkeWrapper | undefined;
+    let reloaded: IkeWrapper | undefined;
+    try {
+      const req = (prompt: string, subject: string, targetNew: string, i: number) => normalizeRequest({ prompt, subject, targetNew }, i);
+      session.compute([req('alpha beta is', 'alpha', 'gamma', 0)], { editId: 'e1' });
+      const edit = session.compute([req('seventeen cats is', 'seventeen', 'delta', 1)], { editId: 'e2' });
+      wrapper = edit.wrapper as IkeWrapper;
+      assert.equal(wrapper.factFor('seventeen cats')!.targetNew, ' delta');
+      assert.equal(wrapper.factFor('alpha beta')!.targetNew, ' gamma');
+      wrapper.score(inner, [{ prompt: 'seventeen cats', continuation: ' delta' }]);
+      assert.match(seen[0], /seventeen cats is delta/);
+      reloaded = ike.loadWrapper!(wrapper.state(), undefined as never, h) as IkeWrapper;
+      assert.equal(reloaded.factFor('seventeen cats')!.targetNew, ' delta', 'the reloaded wrapper loads the encoder again');
+    } finally {
+      wrapper?.dispose();
+      reloaded?.dispose();
+      session.dispose();
     }
   });
 

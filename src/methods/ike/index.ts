@@ -8,6 +8,7 @@ import { memorySession } from '../memory-session.js';
 import { checkIkeHparams, IKE_SCHEMA, ikeRetrieverSpec, type IkeHparams } from './hparams.js';
 import { poolDemonstrations } from './demos.js';
 import { IkeWrapper } from './wrapper.js';
+import { checkSentenceEncoder, loadSentenceEncoder } from '../sentence-encoder.js';
 
 export { IkeWrapper, IKE_STATE_FORMAT, type IkeFact, type IkeSettings } from './wrapper.js';
 export { IKE_SCHEMA, type IkeHparams } from './hparams.js';
@@ -15,7 +16,10 @@ export { factText, demonstrationText, ikePrompt, retrievalQuery, recordDemonstra
 export { parsePoolRange, selectPool, poolRequests, poolOverlap, type PoolCase } from '../pool.js';
 
 export interface IkeOptions {
-  /** A sentence encoder for `retriever: embedding` (EasyEdit's all-MiniLM-L6-v2); lmedit ships none yet. */
+  /**
+   * A sentence encoder for `retriever: embedding` (EasyEdit's all-MiniLM-L6-v2). Without one, the hparams'
+   * sentence_model_name is loaded as a local BERT sentence-transformers directory (BertEmbedder), owned by the wrapper.
+   */
   embedder?: Embedder;
 }
 
@@ -30,9 +34,7 @@ export function createIke(opts: IkeOptions = {}): EditMethod<IkeHparams> {
 
     check(_model, h, source) {
       checkIkeHparams(h, source);
-      if (h.retriever === 'embedding' && !opts.embedder) {
-        throw new Error(`${source}: retriever 'embedding' needs a sentence embedder (${h.sentence_model_name}), and lmedit has none yet; use bm25 or tfidf`);
-      }
+      if (h.retriever === 'embedding' && !opts.embedder) checkSentenceEncoder(h.sentence_model_name, source);
     },
 
     open(_model, h, ctx): MethodSession {
@@ -42,9 +44,11 @@ export function createIke(opts: IkeOptions = {}): EditMethod<IkeHparams> {
           '(pool_file and pool_range in the hparams, or SessionContext.pool); k: 0 or use_icl_examples: false edits without');
       }
       if (demos.length > 0 && demos.length < h.k) ctx.log?.(`IKE: the pool gives ${demos.length} demonstrations, fewer than k = ${h.k}; all are used`);
-      const settings = { k: h.use_icl_examples ? h.k : 0, selection: h.demo_selection, order: h.demo_order, seed: ctx.seed, retriever: ikeRetrieverSpec(h, opts.embedder?.name) };
+      const own = h.retriever === 'embedding' && !opts.embedder ? loadSentenceEncoder(h.sentence_model_name, 'IKE hparams') : undefined;
+      const embedder = opts.embedder ?? own;
+      const settings = { k: h.use_icl_examples ? h.k : 0, selection: h.demo_selection, order: h.demo_order, seed: ctx.seed, retriever: ikeRetrieverSpec(h, embedder?.name) };
       // a replayed checkpoint or loaded model brings its memory: later edits extend it
-      return memorySession(new IkeWrapper(settings, demos, [], opts.embedder), (w): w is IkeWrapper => w instanceof IkeWrapper, (w, requests, editId) => w.addFacts(requests, editId),
+      return memorySession(new IkeWrapper(settings, demos, [], embedder, own), (w): w is IkeWrapper => w instanceof IkeWrapper, (w, requests, editId) => w.addFacts(requests, editId),
         (f, r) => ({
           caseId: f.caseId, prompt: f.prompt, targetNew: f.targetNew,
           extra: { demonstrations: f.demonstrations.map((d) => ({ kind: demos[d].kind, caseId: demos[d].caseId, record: demos[d].record })), request: r.index },
@@ -53,7 +57,14 @@ export function createIke(opts: IkeOptions = {}): EditMethod<IkeHparams> {
     },
 
     loadWrapper(state) {
-      return IkeWrapper.fromState(state, opts.embedder);
+      const spec = (state.meta as { settings?: { retriever?: { kind?: string; model?: string } } })?.settings?.retriever;
+      const own = spec?.kind === 'embedding' && !opts.embedder && typeof spec.model === 'string' ? loadSentenceEncoder(spec.model, 'IKE state') : undefined;
+      try {
+        return IkeWrapper.fromState(state, opts.embedder ?? own, 'IKE state', own);
+      } catch (e) {
+        own?.dispose();
+        throw e;
+      }
     },
   };
 }

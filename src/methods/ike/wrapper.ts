@@ -41,6 +41,8 @@ export class IkeWrapper implements InferenceWrapper {
     readonly demonstrations: readonly Demonstration[],
     private facts: IkeFact[] = [],
     private readonly embedder?: Embedder,
+    /** An encoder this wrapper loaded and frees on dispose (the same object as `embedder`). */
+    private readonly ownedEncoder?: { dispose(): void },
   ) {}
 
   /** The facts in memory, oldest first. */
@@ -122,7 +124,7 @@ export class IkeWrapper implements InferenceWrapper {
   }
 
   /** Rebuilds a wrapper from `state()`; an embedding retriever needs its embedder again. */
-  static fromState(state: PatchState, embedder?: Embedder, source = 'IKE state'): IkeWrapper {
+  static fromState(state: PatchState, embedder?: Embedder, source = 'IKE state', owned?: { dispose(): void }): IkeWrapper {
     const m = state.meta as Record<string, any>;
     if (m?.format !== IKE_STATE_FORMAT || m.version !== 1 || !Array.isArray(m.demonstrations) || !Array.isArray(m.facts)) {
       throw new Error(`${source}: not an IKE wrapper state (expected format '${IKE_STATE_FORMAT}' version 1 with demonstrations and facts)`);
@@ -139,11 +141,12 @@ export class IkeWrapper implements InferenceWrapper {
         throw new Error(`${source}: fact ${i} is malformed (editId, prompt, targetNew, demonstrations in 0..${n - 1})`);
       }
     });
-    return new IkeWrapper(settings, structuredClone(m.demonstrations), structuredClone(m.facts), embedder);
+    return new IkeWrapper(settings, structuredClone(m.demonstrations), structuredClone(m.facts), embedder, owned);
   }
 
   dispose(): void {
     this.demoIndex = undefined;
     this.factIndex = undefined;
+    this.ownedEncoder?.dispose();
   }
 }
