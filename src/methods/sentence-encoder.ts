@@ -10,7 +10,7 @@ export function checkSentenceEncoder(name: string, source: string): void {
     resolveModelDir(name);
   } catch (e) {
     throw new Error(`${source}: retriever 'embedding' needs the sentence encoder sentence_model_name '${name}' ` +
-      `(a local sentence-transformers directory such as all-MiniLM-L6-v2): ${(e as Error).message}`);
+      `(a local sentence-transformers directory such as all-MiniLM-L6-v2): ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -20,6 +20,6 @@ export function loadSentenceEncoder(name: string, source: string): BertEmbedder 
   try {
     return BertEmbedder.load(name);
   } catch (e) {
-    throw new Error(`${source}: sentence_model_name '${name}': ${(e as Error).message}`);
+    throw new Error(`${source}: sentence_model_name '${name}': ${(e as Error).message}`, { cause: e });
   }
 }
