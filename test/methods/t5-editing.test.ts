@@ -238,21 +238,24 @@ describe('editing a T5 (encoder-decoder) through the Editor', () => {
     }
   });
 
-  test('every shipped t5-3b hparams file validates and fits a T5 of t5-3b\'s depth (24 + 24 blocks, tiny width)', () => {
-    const deep = randomT5Model({ ...CONFIG, d_model: 8, d_kv: 2, d_ff: 16, num_heads: 4, num_layers: 24, num_decoder_layers: 24 }, 1, TOKENIZER);
-    try {
-      for (const method of ['FT-L', 'FT-M', 'KN', 'T-PATCHER', 'CALINET']) {
-        const file = join(REPO_ROOT, 'hparams', method, 't5-3b.yaml');
-        const { raw } = readHparamsFile(file);
-        checkAlgName(raw, method, file);
-        const { method: m, defaults } = methodFor(method);
-        assert.ok(m.encoderDecoder, `${method} edits a T5`);
-        m.check(deep, validateHparams({ ...defaults, ...raw }, m.schema, file), file);
+  for (const [name, depth] of [['t5-3b', 24], ['t5-kb', 4]] as const) {
+    test(`every shipped ${name} hparams file validates and fits a T5 of its depth (${depth} + ${depth} blocks, tiny width)`, () => {
+      const deep = randomT5Model({ ...CONFIG, d_model: 8, d_kv: 2, d_ff: 16, num_heads: 4, num_layers: depth, num_decoder_layers: depth }, 1, TOKENIZER);
+      try {
+        const methods = ['FT-L', 'FT-M', 'KN', 'T-PATCHER', 'CALINET', ...(name === 't5-kb' ? ['IKE'] : [])];
+        for (const method of methods) {
+          const file = join(REPO_ROOT, 'hparams', method, `${name}.yaml`);
+          const { raw } = readHparamsFile(file);
+          checkAlgName(raw, method, file);
+          const { method: m, defaults } = methodFor(method);
+          assert.ok(m.encoderDecoder, `${method} edits a T5`);
+          m.check(deep, validateHparams({ ...defaults, ...raw }, m.schema, file), file);
+        }
+      } finally {
+        deep.dispose();
       }
-    } finally {
-      deep.dispose();
-    }
-  });
+    });
+  }
 
   test('a causal-only method on a T5 is a clear error naming the methods that edit one', () => {
     assert.ok(encoderDecoderMethodNames().includes('FT-M') && encoderDecoderMethodNames().includes('IKE'));
