@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Tensor } from '../tensor/index.js';
 import { noGrad } from '../tensor/index.js';
-import type { CausalLM } from '../models/index.js';
+import type { EditableModel, LanguageModel } from '../models/index.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { readTensorFile, writeTensorFile } from '../io/tensor-file.js';
 import { modelFingerprint } from '../stats/fingerprint.js';
@@ -68,12 +68,15 @@ export interface TrainableEditor {
   dispose(): void;
 }
 
+/** The base model a trained editor is built for (a CausalLM, or a T5Model for methods with encoderDecoder). */
+type EditableModelLike = EditableModel;
+
 /** What a trained method adds to its EditMethod. */
 export interface TrainedMethod<H = any> {
   /** alg_name (MEND, KE, SERAC). */
   name: string;
   /** A fresh editor for `model`, initialised from `seed` (every random draw of initialisation comes from it). */
-  create(model: CausalLM, hparams: H, ctx: { tokenizer: Tokenizer; seed: number }): TrainableEditor;
+  create(model: EditableModelLike, hparams: H, ctx: { tokenizer: Tokenizer; seed: number }): TrainableEditor;
 }
 
 export const EDITOR_FORMAT = 'lmedit-editor';
@@ -123,7 +126,7 @@ export function saveTrainedEditor(dir: string, editor: TrainableEditor, manifest
   return file;
 }
 
-export function baseIdentity(model: CausalLM): EditorManifest['base'] {
+export function baseIdentity(model: LanguageModel): EditorManifest['base'] {
   return { fingerprint: modelFingerprint(model.source.dir), modelType: model.modelType, source: model.source.dir };
 }
 
@@ -136,7 +139,7 @@ export interface LoadedEditor {
  * Reads a trained editor for `model` into a freshly created editor: refuses a missing directory, another method's
  * editor, and one trained for another base model (by content fingerprint).
  */
-export function loadTrainedEditor(archive: string | null | undefined, method: string, model: CausalLM, editor: TrainableEditor): LoadedEditor {
+export function loadTrainedEditor(archive: string | null | undefined, method: string, model: LanguageModel, editor: TrainableEditor): LoadedEditor {
   if (!archive) throw new Error(`${method}: no trained editor given (set the hparams field 'archive' or pass --editor DIR; train one with 'lmedit train --method ${method}')`);
   const file = fs.existsSync(archive) && fs.statSync(archive).isDirectory() ? path.join(archive, EDITOR_FILE) : archive;
   if (!fs.existsSync(file)) throw new Error(`${method}: trained editor ${file} does not exist (train one with 'lmedit train --method ${method} --out ${archive}')`);

@@ -51,6 +51,10 @@ function trueGradient(m: CausalLM, param: string, ids: number[], loss: (h: Tenso
   })));
 }
 
+/** Rows fed as they are: a causal pass over prompt ⧺ target is the row itself when the target is its last token. */
+const asRows = (rows: number[][]) => ({ prompts: rows.map((r) => r.slice(0, -1)), targets: rows.map((r) => r.slice(-1)) });
+const onHidden = (loss: (hidden: Tensor) => Tensor) => (pass: { hidden: Tensor }) => loss(pass.hidden);
+
 function maxAbsDiff(a: Tensor, b: Tensor): number {
   return noGrad(() => tidy(() => a.sub(b).abs().max().item()));
 }
@@ -60,7 +64,7 @@ describe('the pseudo-gradient', () => {
     const ids = tok.encode(' Paris').slice(0, 1);
     const loss = nextTokenLoss(model, [tok.encode(' France')[0]]);
     for (const module of ['transformer.h.0.mlp.c_fc', 'transformer.h.3.mlp.c_proj', 'transformer.h.2.attn.c_attn']) {
-      const { factors } = gradientFactors(model, [module], [ids], loss);
+      const { factors } = gradientFactors(model, [module], asRows([ids]), onHidden(loss));
       const f = factors.get(module)!;
       assert.equal(f.x.shape[0], 1, 'one token: one row, a rank-1 gradient');
       const pseudo = pseudoGradient(f.x, f.delta, true);
@@ -78,7 +82,7 @@ describe('the pseudo-gradient', () => {
     const targets = [...ids.slice(1), tok.encode(' Prague')[0]];
     const loss = nextTokenLoss(model, targets);
     const modules = ['transformer.h.0.mlp.c_fc', 'transformer.h.1.mlp.c_proj', 'transformer.h.5.mlp.c_fc'];
-    const { factors } = gradientFactors(model, modules, [ids], loss);
+    const { factors } = gradientFactors(model, modules, asRows([ids]), onHidden(loss));
     for (const m of modules) {
       const f = factors.get(m)!;
       assert.equal(f.x.shape[0], ids.length);
@@ -95,7 +99,7 @@ describe('the pseudo-gradient', () => {
       const ids = [5, 17, 42, 9];
       const loss = nextTokenLoss(llama, [17, 42, 9, 3]);
       for (const m of ['model.layers.1.mlp.down_proj', 'model.layers.0.self_attn.q_proj']) {
-        const { factors } = gradientFactors(llama, [m], [ids], loss);
+        const { factors } = gradientFactors(llama, [m], asRows([ids]), onHidden(loss));
         const f = factors.get(m)!;
         const pseudo = pseudoGradient(f.x, f.delta, false);
         const truth = trueGradient(llama, `${m}.weight`, ids, loss);
@@ -115,9 +119,9 @@ describe('the pseudo-gradient', () => {
       const h = hidden.index([tensor(which.map((_, i) => i), { dtype: 'int64' }), tensor(which.map((b) => rows[b].length - 1), { dtype: 'int64' })]);
       return crossEntropy(model.logitsFrom(h), tensor(which.map((b) => targets[b]), { dtype: 'int64' }), { reduction: 'sum' });
     };
-    const both = gradientFactors(model, [m], rows, lastLoss([0, 1])).factors.get(m)!;
+    const both = gradientFactors(model, [m], asRows(rows), onHidden(lastLoss([0, 1]))).factors.get(m)!;
     assert.ok(both.x.shape[0] <= rows[0].length + rows[1].length, 'padded positions are dropped');
-    const single = [0, 1].map((b) => gradientFactors(model, [m], [rows[b]], lastLoss([b])).factors.get(m)!);
+    const single = [0, 1].map((b) => gradientFactors(model, [m], asRows([rows[b]]), onHidden(lastLoss([b]))).factors.get(m)!);
     const sum = pseudoGradient(single[0].x, single[0].delta, true).add(pseudoGradient(single[1].x, single[1].delta, true));
     const batch = pseudoGradient(both.x, both.delta, true);
     assert.ok(maxAbsDiff(batch, sum) <= 1e-5 * noGrad(() => sum.abs().max().item()), 'batch = Σ rows');

@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import {
   loadEditableModel, randomT5Model, saveT5Model, targetStates, rowsAt, T5Model, isEncoderDecoder, type EditableModel,
 } from '../../src/models/index.js';
-import { tidy, noGrad, zeros } from '../../src/tensor/index.js';
+import { autograd, crossEntropy, enableGrad, keep, tensor, tidy, noGrad, zeros } from '../../src/tensor/index.js';
+import { gradientFactors, pseudoGradient } from '../../src/methods/mend/factors.js';
+import { mend, MEND_SCHEMA, type MendHparams } from '../../src/methods/mend/index.js';
+import { serac, type SeracHparams } from '../../src/methods/serac/index.js';
+import { baseIdentity } from '../../src/methods/trained.js';
+import { trainEditor } from '../../src/train/trainer.js';
+import { normalizeRequest } from '../../src/methods/request.js';
+import type { TargetPass } from '../../src/models/index.js';
 import { prefixLast, prefixStates, replaceAt } from '../../src/models/index.js';
 import { checkAlgName, readHparamsFile, validateHparams } from '../../src/methods/hparams.js';
 import { methodFor } from '../../src/editor/methods.js';
@@ -224,6 +231,92 @@ describe('editing a T5 (encoder-decoder) through the Editor', () => {
     }
   });
 
+  test('MEND on a T5: Σ x δᵀ is ∇W for encoder and decoder weights; a trained editor edits, saves and rolls back', () => {
+    const prompt = tok.encode('The capital of Freedonia is');
+    const target = tok.encode(' New Paris');
+    const rows = { prompts: [prompt], targets: [target] };
+    const loss = (pass: TargetPass) => crossEntropy(model.logitsFrom(rowsAt(pass.hidden, pass.positions)[0]), tensor(target, { dtype: 'int64' }), { reduction: 'sum' });
+    const modules = ['encoder.block.1.layer.1.DenseReluDense.wi', 'decoder.block.1.layer.2.DenseReluDense.wo'];
+    const { factors } = gradientFactors(model, modules, rows, loss);
+    for (const m of modules) {
+      const f = factors.get(m)!;
+      assert.equal(f.x.shape[0], m.startsWith('encoder.') ? prompt.length + 1 : target.length, `${m}: one factor row per position of its stack`);
+      const truth = keep(enableGrad(() => tidy(() => {
+        const w = model.parameter(`${m}.weight`).detach().clone().requiresGrad_(true);
+        return autograd.grad(loss(targetStates(model, [prompt], [target], { parameterOverrides: new Map([[`${m}.weight`, w]]) })), w)[0]!;
+      })));
+      const pseudo = pseudoGradient(f.x, f.delta, false);
+      const scale = noGrad(() => truth.abs().max().item());
+      assert.ok(scale > 0 && noGrad(() => pseudo.sub(truth).abs().max().item()) <= 1e-5 * scale, `${m}: δ xᵀ = ∇W`);
+      [truth, pseudo, f.x, f.delta].forEach((t) => t.dispose());
+    }
+    const archive = join(dir, 'mend');
+    const mh = { alg_name: 'MEND', inner_params: modules.map((m) => `${m}.weight`), rank: 8, lr: 1e-3, lr_lr: 1e-3, edit_lr: 1e-3, seed: 3 };
+    const h = validateHparams<MendHparams>({ ...mh, max_iters: 2, accumulate_bs: 1, val_interval: 2, val_steps: 1, log_interval: 1, model_save_pt: 100 }, MEND_SCHEMA, 'mend.yaml');
+    const requests = ['Freedonia', 'Sylvania', 'Latveria'].map((c, i) => normalizeRequest({
+      prompt: `The capital of ${c} is`, subject: c, targetNew: 'New Paris', rephrasePrompts: [`${c}'s capital is`],
+      locality: { neighborhood: [{ prompt: 'Water boils at', groundTruth: 'noon' }] },
+    }, i));
+    const trainer = mend.trained!.create(model, h, { tokenizer: tok, seed: h.seed });
+    try {
+      const summary = trainEditor(trainer, {
+        train: requests.slice(0, 2), val: requests.slice(2), hparams: h, outDir: archive,
+        manifest: { method: 'MEND', hparams: h as unknown as Record<string, unknown>, base: baseIdentity(model) }, identity: 'mend-t5-test',
+      });
+      assert.equal(summary.steps, 2);
+    } finally {
+      trainer.dispose();
+    }
+    const editor = new Editor(model, tok, { method: 'MEND', hparams: { ...mh, archive } });
+    try {
+      const before1 = nll(editor.edited);
+      const [record] = editor.edit(REQUEST);
+      assert.deepEqual(record.deltas.map((d) => d.param).sort(), mh.inner_params.slice().sort());
+      assert.notDeepEqual(nll(editor.edited), before1, 'the edit changes the T5');
+      editor.rollback(record.id);
+      assert.deepEqual(nll(editor.edited), before1, 'rollback: bit-identical scores');
+    } finally {
+      editor.restore();
+      editor.dispose();
+    }
+  });
+
+  test('SERAC on a T5: encoder features for the scope classifier, a T5 counterfactual model; trained briefly, it routes an in-scope query to the counterfactual model', () => {
+    const archive = join(dir, 'serac');
+    const sh = { alg_name: 'SERAC', cntr_train_embeddings: false, lr: 5e-3, cls_lr: 1e-2, cls_hidden: 16, cls_dim: 8, seed: 0 };
+    const h = validateHparams<SeracHparams>({ ...sh, max_iters: 4, accumulate_bs: 1, val_interval: 4, val_steps: 1, log_interval: 1, model_save_pt: 100 }, serac.schema, 'serac.yaml');
+    serac.check(model, h, 'serac.yaml');
+    const requests = ['Freedonia', 'Sylvania', 'Latveria'].map((c, i) => normalizeRequest({
+      prompt: `The capital of ${c} is`, subject: c, targetNew: 'New Paris', rephrasePrompts: [`${c}'s capital is`],
+      locality: { neighborhood: [{ prompt: 'Water boils at', groundTruth: 'noon' }] },
+    }, i));
+    const trainer = serac.trained!.create(model, h, { tokenizer: tok, seed: h.seed });
+    try {
+      const cntr = (trainer as unknown as { cntr: EditableModel }).cntr;
+      assert.ok(cntr instanceof T5Model && cntr !== model, 'the counterfactual model is a second T5');
+      const summary = trainEditor(trainer, {
+        train: requests.slice(0, 2), val: requests.slice(2), hparams: h, outDir: archive,
+        manifest: { method: 'SERAC', hparams: h as unknown as Record<string, unknown>, base: baseIdentity(model) }, identity: 'serac-t5-test',
+      });
+      assert.equal(summary.steps, 4);
+    } finally {
+      trainer.dispose();
+    }
+    const editor = new Editor(model, tok, { method: 'SERAC', hparams: { ...sh, archive } });
+    try {
+      const before1 = nll(editor.edited);
+      const [record] = editor.edit(REQUEST);
+      assert.equal(record.deltas.length, 0, 'no weight changes: a wrapper');
+      assert.equal(editor.edited.inferenceWrappers().length, 1);
+      assert.ok(Number.isFinite(nll(editor.edited)[0]));
+      editor.rollback(record.id);
+      assert.deepEqual(nll(editor.edited), before1, 'rollback: the base answers again');
+    } finally {
+      editor.restore();
+      editor.dispose();
+    }
+  });
+
   test('IKE edits a T5 in context (its wrapper only rewrites text)', () => {
     const editor = new Editor(model, tok, { method: 'IKE', hparams: { k: 0, use_icl_examples: false } });
     try {
@@ -242,7 +335,7 @@ describe('editing a T5 (encoder-decoder) through the Editor', () => {
     test(`every shipped ${name} hparams file validates and fits a T5 of its depth (${depth} + ${depth} blocks, tiny width)`, () => {
       const deep = randomT5Model({ ...CONFIG, d_model: 8, d_kv: 2, d_ff: 16, num_heads: 4, num_layers: depth, num_decoder_layers: depth }, 1, TOKENIZER);
       try {
-        const methods = ['FT-L', 'FT-M', 'KN', 'T-PATCHER', 'CALINET', ...(name === 't5-kb' ? ['IKE'] : [])];
+        const methods = ['FT-L', 'FT-M', 'KN', 'T-PATCHER', 'CALINET', ...(name === 't5-kb' ? ['IKE'] : ['MEND', 'SERAC'])];
         for (const method of methods) {
           const file = join(REPO_ROOT, 'hparams', method, `${name}.yaml`);
           const { raw } = readHparamsFile(file);

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { loadModel } from '../../models/index.js';
+import { isEncoderDecoder, loadEditableModel } from '../../models/index.js';
+import { requireCausal } from '../../methods/architecture.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { writeFileAtomicSync } from '../../io/atomic.js';
 import { prepareOutDir } from '../../io/out-dir.js';
@@ -110,7 +111,14 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const overlap = new Set(train.map((r) => `${r.text}\u0000${r.targetNew}`));
   if (val.some((r) => overlap.has(`${r.text}\u0000${r.targetNew}`))) console.error('lmedit train: warning: some validation records also occur in the training records');
 
-  const model = loadModel(requireModel(values, USAGE), { dtype: dtypeOption(values) });
+  const model = loadEditableModel(requireModel(values, USAGE), { dtype: dtypeOption(values) });
+  if (isEncoderDecoder(model) && !method.encoderDecoder) {
+    try {
+      requireCausal(model, method.name);
+    } finally {
+      model.dispose();
+    }
+  }
   const tok = loadTokenizer(model.source.dir, model.source.rawConfig);
   const hparamsFile = defaultHparams(method.name, model, values.hparams);
   const overrides = { ...hparamOverrides(values.set), ...(values.seed !== undefined ? { seed: numberOption(values, 'seed') } : {}) };

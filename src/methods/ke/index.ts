@@ -61,6 +61,6 @@ export const ke: EditMethod<KeHparams> = {
 
   trained: {
     name: 'KE',
-    create: (model, h, { tokenizer, seed }) => new KeEditor(model, tokenizer, h, seed),
+    create: (model, h, { tokenizer, seed }) => new KeEditor(requireCausal(model, 'KE'), tokenizer, h, seed),
   },
 };

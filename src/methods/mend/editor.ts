@@ -8,13 +8,13 @@
 //   L = cedit · NLL(target_new | edit prompt and rephrases; W') + cloc · KL(p_W ‖ p_W') on locality prompts,
 // differentiated through the transform and the rates (the factors themselves carry no graph, as the original's hooks
 // detach them). The running normalisation statistics are updated with every training batch's factor rows.
-import { Generator, keep, noGrad, tensor, tidy, type Tensor } from '../../tensor/index.js';
-import { padBatch, type CausalLM } from '../../models/index.js';
+import { Generator, cat, keep, noGrad, tensor, tidy, type Tensor } from '../../tensor/index.js';
+import { rowsAt, type EditableModel } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import { withLeadingSpace, type NormalizedRequest } from '../request.js';
 import type { ParamGroup, StepContext, StepLoss, TrainableEditor, TrainRecord } from '../trained.js';
 import { GradientTransform } from './nets.js';
-import { factorDims, gradientFactors, pseudoGradient, targetNll, targetRows, type TargetRows } from './factors.js';
+import { factorDims, gradientFactors, pseudoGradient, targetNll, targetPass, targetRows, type TargetRows } from './factors.js';
 import { moduleOf, type MendHparams } from './hparams.js';
 
 interface Entry {
@@ -33,7 +33,7 @@ export class MendEditor implements TrainableEditor {
   readonly editLrs: Tensor;
   private readonly modules: string[];
 
-  constructor(readonly model: CausalLM, readonly h: MendHparams, readonly tok: Tokenizer, seed: number) {
+  constructor(readonly model: EditableModel, readonly h: MendHparams, readonly tok: Tokenizer, seed: number) {
     const gen = new Generator(seed);
     const order = model.parameterNames().filter((n) => h.inner_params.includes(n));
     const shapeKey = (s: number[]) => s.join('x');
@@ -85,7 +85,7 @@ export class MendEditor implements TrainableEditor {
    */
   updates(requests: readonly NormalizedRequest[], train: boolean): Map<string, Tensor> {
     const rows = targetRows(this.tok, requests.map((r) => ({ prompt: r.text, target: r.targetNew })));
-    const { factors } = gradientFactors(this.model, this.modules, rows.rows, (hidden) => targetNll(this.model, hidden, rows).nll.sum());
+    const { factors } = gradientFactors(this.model, this.modules, rows, (pass) => targetNll(this.model, pass, rows).nll.sum());
     const sign = this.h.descent ? -1 : 1;
     const out = new Map<string, Tensor>();
     try {
@@ -127,13 +127,9 @@ export class MendEditor implements TrainableEditor {
 
   /** Mean over the answer positions of KL(base ‖ edited), and the fraction of them whose argmax did not move. */
   private localityKl(t: TargetRows, overrides: Map<string, Tensor>): { kl: Tensor; kept: number } {
-    const { ids, mask } = padBatch(t.rows);
-    const at: number[][] = [[], []];
-    t.rows.forEach((row, b) => { for (let i = t.promptLengths[b]; i < row.length; i++) { at[0].push(b); at[1].push(i - 1); } });
-    const idx = at.map((xs) => tensor(xs, { dtype: 'int64', device: this.model.device }));
     const logp = (o?: Map<string, Tensor>) => {
-      const { hidden } = this.model.forward({ inputIds: ids, attentionMask: mask, logits: 'none', parameterOverrides: o });
-      return this.model.logitsFrom(hidden.index(idx)).to('float32').logSoftmax(-1);
+      const pass = targetPass(this.model, t, { parameterOverrides: o });
+      return this.model.logitsFrom(cat(rowsAt(pass.hidden, pass.positions), 0)).to('float32').logSoftmax(-1);
     };
     const pre = noGrad(() => logp());
     const post = logp(overrides);
@@ -146,12 +142,10 @@ export class MendEditor implements TrainableEditor {
     const upd = this.updates(batch, true);
     const o = this.overrides(upd);
     const outer = this.outerRows(batch);
-    const { ids, mask } = padBatch(outer.rows);
-    const { hidden } = this.model.forward({ inputIds: ids, attentionMask: mask, logits: 'none', parameterOverrides: o });
-    const { nll, correct } = targetNll(this.model, hidden, outer);
+    const { nll, correct } = targetNll(this.model, targetPass(this.model, outer, { parameterOverrides: o }), outer);
     const lEdit = nll.mean();
     const loc = this.localityRows(batch, ctx);
-    const { kl, kept } = loc.rows.length ? this.localityKl(loc, o) : { kl: lEdit.mul(0), kept: 1 };
+    const { kl, kept } = loc.prompts.length ? this.localityKl(loc, o) : { kl: lEdit.mul(0), kept: 1 };
     const total = lEdit.mul(this.h.cedit).add(kl.mul(this.h.cloc));
     const firsts = firstRowFlags(batch);
     const lrs = noGrad(() => this.editLrs.toFlatArray() as number[]);
@@ -172,11 +166,9 @@ export class MendEditor implements TrainableEditor {
       return noGrad(() => {
         const o = this.overrides(upd);
         const outer = this.outerRows([r]);
-        const { ids, mask } = padBatch(outer.rows);
-        const { hidden } = this.model.forward({ inputIds: ids, attentionMask: mask, logits: 'none', parameterOverrides: o });
-        const { nll, correct } = targetNll(this.model, hidden, outer);
+        const { nll, correct } = targetNll(this.model, targetPass(this.model, outer, { parameterOverrides: o }), outer);
         const loc = this.localityRows([r]);
-        const { kl, kept } = loc.rows.length ? this.localityKl(loc, o) : { kl: nll.mul(0).sum(), kept: 1 };
+        const { kl, kept } = loc.prompts.length ? this.localityKl(loc, o) : { kl: nll.mul(0).sum(), kept: 1 };
         const lEdit = nll.mean().item();
         const lLoc = kl.item();
         return {

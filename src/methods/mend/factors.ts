@@ -5,60 +5,54 @@
 // x is the module's input (a trace with retainInput); δ is the gradient of the loss w.r.t. the module's output: the
 // trace adds a zero that requires grad to each traced output, so every output is in the autograd graph even though
 // the base model's weights are frozen, and autograd.grad(loss, outputs) gives every δ at once.
+//
+// The pass is targetStates' (prompt ⧺ target on a causal LM; a T5's encoder = prompt, decoder = target), so the
+// factors of a T5's encoder weights come from encoder positions and those of its decoder weights from decoder ones.
 import { autograd, cat, crossEntropy, enableGrad, tensor, tidy, zeros, type Tensor } from '../../tensor/index.js';
-import { padBatch, type CausalLM } from '../../models/index.js';
+import { padBatch, rowsAt, t5PromptIds, targetStates, T5Model, type EditableModel, type TargetPass } from '../../models/index.js';
 import type { TraceSpec } from '../../models/trace.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 
-/** Token rows prompt + target and where each target starts. */
+/** Prompt and target ids of the rows of a loss. */
 export interface TargetRows {
-  rows: number[][];
-  promptLengths: number[];
+  prompts: number[][];
+  targets: number[][];
 }
 
 export function targetRows(tok: Tokenizer, items: { prompt: string; target: string }[]): TargetRows {
-  const rows: number[][] = [];
-  const promptLengths: number[] = [];
+  const prompts: number[][] = [];
+  const targets: number[][] = [];
   for (const { prompt, target } of items) {
     const p = tok.encode(prompt);
     const t = tok.encode(target);
     if (p.length === 0) throw new Error(`MEND: the prompt '${prompt}' encodes to no tokens`);
     if (t.length === 0) throw new Error(`MEND: the target '${target}' encodes to no tokens`);
-    rows.push([...p, ...t]);
-    promptLengths.push(p.length);
+    prompts.push(p);
+    targets.push(t);
   }
-  return { rows, promptLengths };
+  return { prompts, targets };
 }
 
-/** Where the target tokens are predicted: (row, position) pairs and the labels, flattened over the batch. */
-function targetPositions(t: TargetRows): { rowIdx: number[]; posIdx: number[]; labels: number[]; counts: number[] } {
-  const rowIdx: number[] = [];
-  const posIdx: number[] = [];
-  const labels: number[] = [];
-  const counts: number[] = [];
-  t.rows.forEach((row, b) => {
-    for (let i = t.promptLengths[b]; i < row.length; i++) { rowIdx.push(b); posIdx.push(i - 1); labels.push(row[i]); }
-    counts.push(row.length - t.promptLengths[b]);
-  });
-  return { rowIdx, posIdx, labels, counts };
+/** The pass of the rows (with traces and overrides), through targetStates. */
+export function targetPass(model: EditableModel, t: TargetRows, opts: Parameters<typeof targetStates>[3] = {}): TargetPass {
+  return targetStates(model, t.prompts, t.targets, opts);
 }
 
 /**
- * Per-row mean target NLL [B] from a forward pass's final hidden states, and whether every target token of the row
- * is the argmax (teacher forced).
+ * Per-row mean target NLL [B] from the pass's final hidden states, and whether every target token of the row is the
+ * argmax (teacher forced).
  */
-export function targetNll(model: CausalLM, hidden: Tensor, t: TargetRows): { nll: Tensor; correct: boolean[] } {
-  const { rowIdx, posIdx, labels, counts } = targetPositions(t);
-  const dev = hidden.device;
-  const h = hidden.index([tensor(rowIdx, { dtype: 'int64', device: dev }), tensor(posIdx, { dtype: 'int64', device: dev })]);
+export function targetNll(model: EditableModel, pass: TargetPass, t: TargetRows): { nll: Tensor; correct: boolean[] } {
+  const h = cat(rowsAt(pass.hidden, pass.positions), 0);
   const logits = model.logitsFrom(h).to('float32');
-  const lab = tensor(labels, { dtype: 'int64', device: dev });
+  const lab = tensor(t.targets.flat(), { dtype: 'int64', device: h.device });
   const tokNll = crossEntropy(logits, lab, { reduction: 'none' });
   const hits = logits.argmax(-1).eq(lab).toFlatArray() as ArrayLike<number | boolean>;
   const per: Tensor[] = [];
   const correct: boolean[] = [];
   let k = 0;
-  for (const n of counts) {
+  for (const target of t.targets) {
+    const n = target.length;
     per.push(tokNll.narrow(0, k, n).mean().unsqueeze(0));
     let all = true;
     for (let i = k; i < k + n; i++) all &&= Boolean(hits[i]);
@@ -66,6 +60,14 @@ export function targetNll(model: CausalLM, hidden: Tensor, t: TargetRows): { nll
     k += n;
   }
   return { nll: cat(per, 0), correct };
+}
+
+/** 1 for the real (non-padding) positions of the stack a module runs in, row-major over the padded batch. */
+function realPositions(model: EditableModel, module: string, t: TargetRows): number[] {
+  const lengths = !(model instanceof T5Model) ? t.prompts.map((p, i) => p.length + t.targets[i].length)
+    : module.startsWith('encoder.') ? t.prompts.map((p) => t5PromptIds(model, p).length)
+      : t.targets.map((x) => x.length);
+  return padBatch(lengths.map((n) => new Array<number>(n).fill(1))).mask.flat();
 }
 
 /** One module's factors: rows of real tokens whose x and δ are both nonzero (EasyEdit's nz_mask). */
@@ -77,23 +79,23 @@ export interface Factors {
 }
 
 /**
- * Runs the model on `rows` and returns, for each module, the factors of ∇W of `loss(hidden)` — a scalar of the final
- * hidden states — plus the loss's value. Factors carry no graph (detached, as the original's hooks).
+ * Runs the model on the rows and returns, for each module, the factors of ∇W of `loss(pass)` — a scalar of the
+ * pass's final hidden states — plus the loss's value. Factors carry no graph (detached, as the original's hooks).
  */
-export function gradientFactors(model: CausalLM, modules: string[], rows: number[][], loss: (hidden: Tensor) => Tensor,
+export function gradientFactors(model: EditableModel, modules: string[], t: TargetRows, loss: (pass: TargetPass) => Tensor,
   overrides?: ReadonlyMap<string, Tensor>): { factors: Map<string, Factors>; loss: number } {
   return enableGrad(() => tidy(() => {
-    const { ids, mask } = padBatch(rows);
     const zero = zeros([], { dtype: model.dtype, device: model.device }).requiresGrad_(true);
     const specs: TraceSpec[] = modules.map((m) => ({ module: m, retainInput: true, keepGraph: true, editOutput: (y: Tensor) => y.add(zero) }));
-    const out = model.forward({ inputIds: ids, attentionMask: mask, logits: 'none', trace: specs, parameterOverrides: overrides });
-    const l = loss(out.hidden);
-    const outputs = modules.map((m) => out.traces.get(m)!.output!);
+    const pass = targetPass(model, t, { trace: specs, parameterOverrides: overrides });
+    const traces = pass.out.traces;
+    const l = loss(pass);
+    const outputs = modules.map((m) => traces.get(m)!.output!);
     const deltas = autograd.grad(l, outputs, { allowUnused: true });
-    const real = tensor(mask.flatMap((r) => r), { device: model.device }).gt(0);
     const factors = new Map<string, Factors>();
     modules.forEach((m, i) => {
-      const x = out.traces.get(m)!.input!.detach();
+      const real = tensor(realPositions(model, m, t), { device: model.device }).gt(0);
+      const x = traces.get(m)!.input!.detach();
       const d = deltas[i] ?? outputs[i].detach().mul(0);
       const xf = x.reshape(-1, x.shape[x.ndim - 1]).to('float32');
       const df = d.reshape(-1, d.shape[d.ndim - 1]).to('float32');

@@ -1,7 +1,7 @@
 // MEND's hparams, with EasyEdit's field names (easyeditor/models/mend/mend_hparams.py, hparams/TRAINING/MEND/*.yaml)
 // and the trainer's (TRAINING_FIELDS). Fields EasyEdit's files carry that change nothing here (model_class, half, …)
 // are accepted so that its files read unchanged.
-import type { CausalLM } from '../../models/index.js';
+import type { EditableModel } from '../../models/index.js';
 import type { Schema } from '../hparams.js';
 import { TRAINING_FIELDS, type TrainingHparams } from '../trained-hparams.js';
 
@@ -99,7 +99,7 @@ export function moduleOf(param: string): string {
 }
 
 /** Checks the hparams against the model: inner params exist, are 2-D weights of traceable modules; variants known. */
-export function checkMendHparams(model: CausalLM, h: MendHparams, source: string): void {
+export function checkMendHparams(model: EditableModel, h: MendHparams, source: string): void {
   if (!h.inner_params || h.inner_params.length === 0) throw new Error(`${source}: MEND needs inner_params (the weights it edits, e.g. transformer.h.5.mlp.c_fc.weight)`);
   if (new Set(h.inner_params).size !== h.inner_params.length) throw new Error(`${source}: inner_params lists a weight twice`);
   const modules = new Set(model.modulePaths());

@@ -9,7 +9,6 @@ import type { Edit, EditMethod, WeightDelta } from '../types.js';
 import type { NormalizedRequest } from '../request.js';
 import { MendEditor } from './editor.js';
 import { checkMendHparams, MEND_SCHEMA, type MendHparams } from './hparams.js';
-import { requireCausal } from '../architecture.js';
 
 export { MendEditor } from './editor.js';
 export { MEND_SCHEMA, type MendHparams } from './hparams.js';
@@ -44,10 +43,10 @@ export const mend: EditMethod<MendHparams> = {
   name: 'MEND',
   schema: MEND_SCHEMA,
   batching: 'batch',
+  encoderDecoder: true, // the factors of a T5's encoder and decoder weights come from their own stack's positions
   check: checkMendHparams,
 
-  open(anyModel, h, ctx) {
-    const model = requireCausal(anyModel, 'MEND');
+  open(model, h, ctx) {
     const editor = new MendEditor(model, h, ctx.tokenizer, h.seed);
     try {
       const { file, manifest } = loadTrainedEditor(h.archive, 'MEND', model, editor);

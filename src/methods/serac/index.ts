@@ -5,7 +5,7 @@
 // on the matching edit (nets.ts); the two networks are trained beforehand by `lmedit train --method SERAC`
 // (train.ts; docs/serac.md).
 import * as fs from 'node:fs';
-import type { CausalLM } from '../../models/index.js';
+import { isEncoderDecoder, type EditableModel } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import { loadTokenizer } from '../../io/tokenizer.js';
 import { loadTrainedEditor } from '../trained.js';
@@ -13,7 +13,6 @@ import type { EditMethod, MethodSession } from '../types.js';
 import { checkSeracHparams, SERAC_SCHEMA, type SeracHparams } from './hparams.js';
 import { SeracEditor } from './train.js';
 import { SeracWrapper } from './wrapper.js';
-import { requireCausal } from '../architecture.js';
 
 export { SeracWrapper, SERAC_STATE_FORMAT, type SeracEntry, type Route } from './wrapper.js';
 export { SeracEditor, classifierPairs, hardNegatives, inScopeQueries, localityPrompts } from './train.js';
@@ -24,7 +23,7 @@ export { SERAC_SCHEMA, type SeracHparams } from './hparams.js';
 const ARCH_FIELDS = ['cls_layer', 'cls_pool', 'cls_hidden', 'cls_dim', 'cos', 'square', 'bound_embeds', 'dist_heads', 'scale', 'freeze_cntr', 'cntr_sep', 'cntr_train_embeddings', 'small_name'] as const;
 
 /** The trained classifier and counterfactual model of `h.archive`, for `model`. */
-export function openSeracEditor(model: CausalLM, h: SeracHparams, tokenizer: Tokenizer): SeracEditor {
+export function openSeracEditor(model: EditableModel, h: SeracHparams, tokenizer: Tokenizer): SeracEditor {
   if (!h.archive || !fs.existsSync(h.archive)) loadTrainedEditor(h.archive, 'SERAC', model, undefined as never); // throws the standard message
   const editor = new SeracEditor(model, h, tokenizer, h.seed);
   try {
@@ -48,10 +47,11 @@ export const serac: EditMethod<SeracHparams> = {
   schema: SERAC_SCHEMA,
   // a batch adds all its entries under one edit id
   batching: 'batch',
+  encoderDecoder: true, // a T5's classifier features are its encoder's; its counterfactual model is a T5 too
 
-  check(anyModel, h, source) {
-    const model = requireCausal(anyModel, 'SERAC');
-    checkSeracHparams(h, model.dims.numLayers, source);
+  check(model, h, source) {
+    // the classifier reads a T5's encoder
+    checkSeracHparams(h, isEncoderDecoder(model) ? model.config.encoderLayers : model.dims.numLayers, source);
   },
 
   trained: {
@@ -59,8 +59,7 @@ export const serac: EditMethod<SeracHparams> = {
     create: (model, h, ctx) => new SeracEditor(model, h, ctx.tokenizer, ctx.seed),
   },
 
-  open(anyModel, h, ctx): MethodSession {
-    const model = requireCausal(anyModel, 'SERAC');
+  open(model, h, ctx): MethodSession {
     let wrapper = new SeracWrapper(openSeracEditor(model, h, ctx.tokenizer));
     let used = false;
     return {
@@ -91,8 +90,7 @@ export const serac: EditMethod<SeracHparams> = {
     };
   },
 
-  loadWrapper(state, anyModel, h) {
-    const model = requireCausal(anyModel, 'SERAC');
+  loadWrapper(state, model, h) {
     const entries = SeracWrapper.entriesOf(state);
     return new SeracWrapper(openSeracEditor(model, h, loadTokenizer(model.source.dir, model.source.rawConfig)), entries);
   },

@@ -6,7 +6,7 @@
 //   the counterfactual model h(z_e, x): a causal LM with the base model's tokenizer (a copy of the base model, trained)
 //     that answers `edit text + sep + query`.
 import { cat, Generator, keep, noGrad, randn, tensor, tidy, zeros, type Tensor } from '../../tensor/index.js';
-import { loadModel, padBatch, type CausalLM } from '../../models/index.js';
+import { loadEditableModel, padBatch, t5PromptIds, T5Model, type EditableModel } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import type { SeracHparams } from './hparams.js';
 
@@ -19,7 +19,7 @@ export class ScopeClassifier {
   /** Pooled base features by text (the base is frozen: they never change). */
   private readonly cache = new Map<string, Tensor>();
 
-  constructor(readonly base: CausalLM, readonly tokenizer: Tokenizer, readonly h: SeracHparams, seed: number) {
+  constructor(readonly base: EditableModel, readonly tokenizer: Tokenizer, readonly h: SeracHparams, seed: number) {
     const d = base.dims.hiddenSize;
     const f = h.cls_pool === 'mean_last' ? 2 * d : d;
     const g = new Generator(seed);
@@ -53,11 +53,15 @@ export class ScopeClassifier {
   }
 
   private pool(texts: string[]): Tensor {
-    const rows = texts.map((t) => this.tokenizer.encode(t));
-    rows.forEach((r, i) => { if (r.length === 0) throw new Error(`SERAC: the text ${JSON.stringify(texts[i])} encodes to no tokens`); });
+    const base = this.base;
+    const encoded = texts.map((t) => this.tokenizer.encode(t));
+    encoded.forEach((r, i) => { if (r.length === 0) throw new Error(`SERAC: the text ${JSON.stringify(texts[i])} encodes to no tokens`); });
+    // a T5's features are its encoder's (the text as an encoder input, EOS appended), a causal LM's its one stack's
+    const rows = base instanceof T5Model ? encoded.map((r) => t5PromptIds(base, r)) : encoded;
     const { ids, mask } = padBatch(rows);
     const layer = this.h.cls_layer;
-    const out = this.base.forward({ inputIds: ids, attentionMask: mask, logits: 'none', residuals: layer >= 0, withoutPatches: true });
+    const input = { inputIds: ids, attentionMask: mask, residuals: layer >= 0, withoutPatches: true };
+    const out = base instanceof T5Model ? base.encode(input) : base.forward({ ...input, logits: 'none' });
     const hs = layer >= 0 ? out.residuals![layer + 1] : out.hidden; // residuals[0] is the embeddings
     const m = tensor(mask, { dtype: 'float32' }).unsqueeze(2);
     const mean = hs.mul(m).sum(1).div(m.sum(1));
@@ -107,12 +111,12 @@ const catRows = (xs: Tensor[]) => cat(xs, 0);
 const stackCat = (a: Tensor, b: Tensor) => cat([a, b], 1);
 
 /**
- * The counterfactual model: a second causal LM loaded from `small_name` (default the base model's own directory),
+ * The counterfactual model: a second model (causal, or a T5 for a T5 base) loaded from `small_name` (default the base model's own directory),
  * every parameter trainable, or the base model itself with freeze_cntr.
  */
-export function loadCounterfactual(base: CausalLM, h: SeracHparams, tokenizer: Tokenizer): { model: CausalLM; owned: boolean } {
+export function loadCounterfactual(base: EditableModel, h: SeracHparams, tokenizer: Tokenizer): { model: EditableModel; owned: boolean } {
   if (h.freeze_cntr) return { model: base, owned: false };
-  const model = loadModel(h.small_name || base.source.dir, { dtype: base.dtype, device: base.device });
+  const model = loadEditableModel(h.small_name || base.source.dir, { dtype: base.dtype, device: base.device });
   if (model.dims.vocabSize !== base.dims.vocabSize || model.dims.vocabSize < tokenizer.vocabSize) {
     model.dispose();
     throw new Error(`SERAC: small_name ${h.small_name}: the counterfactual model has ${model.dims.vocabSize} token ids, the base model ${base.dims.vocabSize}; it must share the base model's tokenizer`);
@@ -122,12 +126,12 @@ export function loadCounterfactual(base: CausalLM, h: SeracHparams, tokenizer: T
 }
 
 /** The token embedding / LM head (a [vocab, d] matrix). */
-function isVocabMatrix(model: CausalLM, t: Tensor): boolean {
+function isVocabMatrix(model: EditableModel, t: Tensor): boolean {
   return t.ndim === 2 && t.shape[0] === model.dims.vocabSize;
 }
 
 /** The counterfactual model's trained parameters under their editor names (frozen embeddings stay the loaded ones). */
-export function counterfactualParams(model: CausalLM, h: SeracHparams): Map<string, Tensor> {
+export function counterfactualParams(model: EditableModel, h: SeracHparams): Map<string, Tensor> {
   return new Map([...model.params].filter(([, t]) => h.cntr_train_embeddings || !isVocabMatrix(model, t)).map(([n, t]) => [CNTR_PREFIX + n, t]));
 }
 

@@ -9,8 +9,8 @@
 //            (the edit prompt itself and its rephrases);
 //   loss   = cedit · l_cntr + cloc · l_cls.
 // The base model is frozen throughout; its pooled hidden states are the classifier's input (nets.ts).
-import { crossEntropy, tensor, type Tensor } from '../../tensor/index.js';
-import { padBatch, TextLM, type CausalLM } from '../../models/index.js';
+import { cat, crossEntropy, tensor, type Tensor } from '../../tensor/index.js';
+import { rowsAt, targetStates, textModelFor, type EditableModel } from '../../models/index.js';
 import type { Tokenizer } from '../../io/tokenizer.js';
 import type { NormalizedRequest } from '../request.js';
 import type { ParamGroup, StepContext, StepLoss, TrainableEditor, TrainRecord } from '../trained.js';
@@ -69,10 +69,10 @@ export function classifierPairs(batch: readonly NormalizedRequest[], allNegative
 
 export class SeracEditor implements TrainableEditor {
   readonly classifier: ScopeClassifier;
-  readonly cntr: CausalLM;
+  readonly cntr: EditableModel;
   private readonly ownsCntr: boolean;
 
-  constructor(readonly base: CausalLM, readonly h: SeracHparams, readonly tokenizer: Tokenizer, seed: number) {
+  constructor(readonly base: EditableModel, readonly h: SeracHparams, readonly tokenizer: Tokenizer, seed: number) {
     this.classifier = new ScopeClassifier(base, tokenizer, h, seed);
     const c = loadCounterfactual(base, h, tokenizer);
     this.cntr = c.model;
@@ -119,28 +119,23 @@ export class SeracEditor implements TrainableEditor {
 
   /** Mean NLL of target_new under the counterfactual model on in-scope queries, and the share of rows fully right. */
   counterfactualLoss(batch: readonly NormalizedRequest[]): { loss: Tensor; acc: number } {
-    const rows: number[][] = [];
-    const starts: number[] = [];
+    const prompts: number[][] = [];
+    const targets: number[][] = [];
     for (const r of batch) {
       const target = this.tokenizer.encode(r.targetNew);
       for (const q of inScopeQueries(r)) {
-        const prompt = this.tokenizer.encode(counterfactualPrompt({ prompt: r.text, targetNew: r.targetNew }, q, this.h.cntr_sep));
-        rows.push([...prompt, ...target]);
-        starts.push(prompt.length);
+        prompts.push(this.tokenizer.encode(counterfactualPrompt({ prompt: r.text, targetNew: r.targetNew }, q, this.h.cntr_sep)));
+        targets.push(target);
       }
     }
-    const { ids, mask } = padBatch(rows);
-    const { hidden } = this.cntr.forward({ inputIds: ids, attentionMask: mask, logits: 'none', withoutPatches: true });
-    const b: number[] = [];
-    const p: number[] = [];
-    const labels: number[] = [];
-    const owner: number[] = [];
-    rows.forEach((row, i) => { for (let t = starts[i]; t < row.length; t++) { b.push(i); p.push(t - 1); labels.push(row[t]); owner.push(i); } });
-    const logits = this.cntr.logitsFrom(hidden.index([tensor(b, { dtype: 'int64' }), tensor(p, { dtype: 'int64' })])).to('float32');
-    const target = tensor(labels, { dtype: 'int64' });
+    // the states that predict the target (causal: prompt ⧺ target; a T5 counterfactual model: its decoder)
+    const pass = targetStates(this.cntr, prompts, targets, { withoutPatches: true });
+    const owner = targets.flatMap((t, i) => t.map(() => i));
+    const logits = this.cntr.logitsFrom(cat(rowsAt(pass.hidden, pass.positions), 0)).to('float32');
+    const target = tensor(targets.flat(), { dtype: 'int64' });
     const loss = crossEntropy(logits, target);
     const right = logits.argmax(-1).eq(target).toFlatArray();
-    const ok = rows.map(() => true);
+    const ok = prompts.map(() => true);
     owner.forEach((o, k) => { if (!right[k]) ok[o] = false; });
     return { loss, acc: mean(ok.map((x) => (x ? 1 : 0))) };
   }
@@ -169,7 +164,7 @@ export class SeracEditor implements TrainableEditor {
       const ls = this.classifier.logSims(this.classifier.embed(qs), keys.select(0, i).unsqueeze(0)).toFlatArray();
       return ls.map((x) => Math.exp(x) > 0.5);
     };
-    const text = new TextLM(this.cntr, this.tokenizer);
+    const text = textModelFor(this.cntr, this.tokenizer);
     const success: number[] = [];
     const rewrite: number[] = [];
     const routedIn: number[] = [];

@@ -4,7 +4,7 @@
 // `entry prompt + target_new + sep + query`, else the inner model (the base with whatever else is applied) answers
 // the query unchanged. Hard routing, as EasyEdit at evaluation time (cls_sims > 0.5).
 import { keep, noGrad, tidy, type Tensor } from '../../tensor/index.js';
-import { TextLM, type GenerateOptions, type ScoreOptions, type TextGeneration, type TextModel, type TextScoreRequest, type TextScoreResult } from '../../models/index.js';
+import { textModelFor, type GenerateOptions, type ScoreOptions, type TextGeneration, type TextModel, type TextScoreRequest, type TextScoreResult } from '../../models/index.js';
 import type { PatchState } from '../../models/patch.js';
 import type { NormalizedRequest } from '../request.js';
 import type { InferenceWrapper } from '../types.js';
@@ -34,10 +34,10 @@ export interface Route {
 export class SeracWrapper implements InferenceWrapper {
   readonly kind = 'SERAC';
   private keys?: Tensor;
-  private readonly cntrText: TextLM;
+  private readonly cntrText: TextModel;
 
   constructor(readonly nets: SeracEditor, private entries: SeracEntry[] = []) {
-    this.cntrText = new TextLM(nets.cntr, nets.tokenizer);
+    this.cntrText = textModelFor(nets.cntr, nets.tokenizer);
   }
 
   memory(): readonly SeracEntry[] {
