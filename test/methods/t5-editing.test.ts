@@ -13,7 +13,8 @@ import { autograd, crossEntropy, enableGrad, keep, tensor, tidy, noGrad, zeros }
 import { gradientFactors, pseudoGradient } from '../../src/methods/mend/factors.js';
 import { mend, MEND_SCHEMA, type MendHparams } from '../../src/methods/mend/index.js';
 import { serac, type SeracHparams } from '../../src/methods/serac/index.js';
-import { baseIdentity } from '../../src/methods/trained.js';
+import { baseIdentity, type TrainableEditor, type TrainedMethod } from '../../src/methods/trained.js';
+import type { TrainingHparams } from '../../src/methods/trained-hparams.js';
 import { trainEditor } from '../../src/train/trainer.js';
 import { normalizeRequest } from '../../src/methods/request.js';
 import type { TargetPass } from '../../src/models/index.js';
@@ -53,6 +54,28 @@ function nll(e: { score: Editor['edited']['score'] }): number[] {
 /** NLL of the target's first token: what FT-L (every target token read at the prompt's end) and FT-M share. */
 function firstNll(e: { score: Editor['edited']['score'] }): number {
   return -e.score([PROBE[0]])[0].logprobs[0];
+}
+
+/** Three capital-city edit records (two to train on, one to validate). */
+const trainingRecords = () => ['Freedonia', 'Sylvania', 'Latveria'].map((c, i) => normalizeRequest({
+  prompt: `The capital of ${c} is`, subject: c, targetNew: 'New Paris', rephrasePrompts: [`${c}'s capital is`],
+  locality: { neighborhood: [{ prompt: 'Water boils at', groundTruth: 'noon' }] },
+}, i));
+
+/** Trains a trained editor briefly on the records into `archive`; `inspect` sees the editor before training. */
+function trainBriefly(method: 'MEND' | 'SERAC', h: TrainingHparams, archive: string, inspect?: (e: TrainableEditor) => void): number {
+  const m = method === 'MEND' ? mend : serac;
+  const requests = trainingRecords();
+  const trainer = (m.trained as TrainedMethod).create(model, h, { tokenizer: tok, seed: h.seed });
+  try {
+    inspect?.(trainer);
+    return trainEditor(trainer, {
+      train: requests.slice(0, 2), val: requests.slice(2), hparams: h, outDir: archive,
+      manifest: { method, hparams: h as unknown as Record<string, unknown>, base: baseIdentity(model) }, identity: `${method}-t5-test`,
+    }).steps;
+  } finally {
+    trainer.dispose();
+  }
 }
 
 describe('editing a T5 (encoder-decoder) through the Editor', () => {
@@ -253,20 +276,7 @@ describe('editing a T5 (encoder-decoder) through the Editor', () => {
     const archive = join(dir, 'mend');
     const mh = { alg_name: 'MEND', inner_params: modules.map((m) => `${m}.weight`), rank: 8, lr: 1e-3, lr_lr: 1e-3, edit_lr: 1e-3, seed: 3 };
     const h = validateHparams<MendHparams>({ ...mh, max_iters: 2, accumulate_bs: 1, val_interval: 2, val_steps: 1, log_interval: 1, model_save_pt: 100 }, MEND_SCHEMA, 'mend.yaml');
-    const requests = ['Freedonia', 'Sylvania', 'Latveria'].map((c, i) => normalizeRequest({
-      prompt: `The capital of ${c} is`, subject: c, targetNew: 'New Paris', rephrasePrompts: [`${c}'s capital is`],
-      locality: { neighborhood: [{ prompt: 'Water boils at', groundTruth: 'noon' }] },
-    }, i));
-    const trainer = mend.trained!.create(model, h, { tokenizer: tok, seed: h.seed });
-    try {
-      const summary = trainEditor(trainer, {
-        train: requests.slice(0, 2), val: requests.slice(2), hparams: h, outDir: archive,
-        manifest: { method: 'MEND', hparams: h as unknown as Record<string, unknown>, base: baseIdentity(model) }, identity: 'mend-t5-test',
-      });
-      assert.equal(summary.steps, 2);
-    } finally {
-      trainer.dispose();
-    }
+    assert.equal(trainBriefly('MEND', h, archive), 2);
     const editor = new Editor(model, tok, { method: 'MEND', hparams: { ...mh, archive } });
     try {
       const before1 = nll(editor.edited);
@@ -286,22 +296,11 @@ describe('editing a T5 (encoder-decoder) through the Editor', () => {
     const sh = { alg_name: 'SERAC', cntr_train_embeddings: false, lr: 5e-3, cls_lr: 1e-2, cls_hidden: 16, cls_dim: 8, seed: 0 };
     const h = validateHparams<SeracHparams>({ ...sh, max_iters: 4, accumulate_bs: 1, val_interval: 4, val_steps: 1, log_interval: 1, model_save_pt: 100 }, serac.schema, 'serac.yaml');
     serac.check(model, h, 'serac.yaml');
-    const requests = ['Freedonia', 'Sylvania', 'Latveria'].map((c, i) => normalizeRequest({
-      prompt: `The capital of ${c} is`, subject: c, targetNew: 'New Paris', rephrasePrompts: [`${c}'s capital is`],
-      locality: { neighborhood: [{ prompt: 'Water boils at', groundTruth: 'noon' }] },
-    }, i));
-    const trainer = serac.trained!.create(model, h, { tokenizer: tok, seed: h.seed });
-    try {
+    const steps = trainBriefly('SERAC', h, archive, (trainer) => {
       const cntr = (trainer as unknown as { cntr: EditableModel }).cntr;
       assert.ok(cntr instanceof T5Model && cntr !== model, 'the counterfactual model is a second T5');
-      const summary = trainEditor(trainer, {
-        train: requests.slice(0, 2), val: requests.slice(2), hparams: h, outDir: archive,
-        manifest: { method: 'SERAC', hparams: h as unknown as Record<string, unknown>, base: baseIdentity(model) }, identity: 'serac-t5-test',
-      });
-      assert.equal(summary.steps, 4);
-    } finally {
-      trainer.dispose();
-    }
+    });
+    assert.equal(steps, 4);
     const editor = new Editor(model, tok, { method: 'SERAC', hparams: { ...sh, archive } });
     try {
       const before1 = nll(editor.edited);
