@@ -168,7 +168,12 @@ export class GradientTransform {
     let vi = v;
     if (this.cfg.norm) {
       const k = this.k.item();
-      if (k < 2) throw new Error(`MEND: the gradient transform '${this.name}' has normalisation statistics of ${k} rows; the editor is untrained (train it with 'lmedit train --method MEND')`);
+      if (k < 2) {
+        // the original raises here too ("Can't perform normalization with only k samples so far")
+        throw new Error(`MEND: the gradient transform '${this.name}' has normalisation statistics of ${k} rows and needs 2: either the editor is ` +
+          `untrained (train it with 'lmedit train --method MEND'), or the first training batch gave fewer than 2 factor rows (a T5's decoder ` +
+          `weights see one row per target token: with one-token targets use batch_size >= 2)`);
+      }
       ui = this.uNorm.apply(u);
       vi = this.vNorm.apply(v);
     }
