@@ -3,6 +3,7 @@
 //
 //   node --import tsx scripts/train-t5-kb.ts [--kb DIR] [--out DIR] [--steps N] [--batch B] [--lr LR] [--seed S]
 //        [--d 256] [--layers 4] [--heads 4] [--d-ff 1024] [--eval-every N] [--eval-n N] [--threads T] [--init DIR]
+//        [--checkpoint-every N] [--stop-at STEP]
 //
 // Data (all from kb.json, seeded): encoder input = a relation template filled with the person's name (the prompt
 // ends right before the object) + EOS; decoder labels = ' ' + value + EOS (the leading space keeps the answer's
@@ -10,14 +11,17 @@
 // (held_out: false), the city → country and country → language templates. Held-out templates (held_out: true) never
 // enter training; the script reports first-token accuracy on them and on the training prompts every --eval-every
 // steps (on a seeded sample of --eval-n pairs each). Tokenizer: kbgpt's GPT-2 BPE (vocab.json + merges.txt, copied into the output); EOS = pad = decoder start
-// = 50256 (<|endoftext|>). Output: a Hugging Face directory under runs/ (default runs/t5-kb) that loadT5Model and
+// = 50256 (<|endoftext|>). Resumable: every --checkpoint-every steps the weights, Adam's state and the log go to
+// <out>/checkpoint.safetensors (atomically); rerunning the same command continues from there and ends with the
+// weights an uninterrupted run has. Output: a Hugging Face directory under runs/ (default runs/t5-kb) that loadT5Model and
 // transformers load, with train-args.json and train-log.json in it (the name is what hparams/<METHOD>/t5-kb.yaml
 // is found by). Seeded: init, batch order and everything else follow --seed.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { checkpointPath, disposeCheckpoint, readCheckpoint, writeCheckpoint } from '../src/train/checkpoint.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  Adam, Generator, crossEntropy, setNumThreads, tensor, tidy,
+  Adam, Generator, crossEntropy, noGrad, setNumThreads, tensor, tidy,
 } from '../src/tensor/index.js';
 import { initT5Params } from '../src/models/t5-init.js';
 import { loadTokenizer } from '../src/io/tokenizer.js';
@@ -44,6 +48,10 @@ const { values } = parseArgs({
     threads: { type: 'string' },
     /** Continue from this T5 directory (its weights; Adam restarts, batch order follows --seed) instead of a fresh init. */
     init: { type: 'string' },
+    /** Write a resumable checkpoint (<out>/checkpoint.safetensors) every N steps; a rerun continues from it. */
+    'checkpoint-every': { type: 'string', default: '250' },
+    /** Stop after this step, keeping the checkpoint (a time-boxed run; rerun the same command to continue). */
+    'stop-at': { type: 'string' },
   },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
@@ -105,6 +113,29 @@ function continued(dir: string, rawConfig: Record<string, unknown>): T5Model {
   return new T5Model(loaded.config, loaded.params, 'float32', 'cpu', { dir: kbDir, rawConfig: loaded.source.rawConfig }, () => {});
 }
 
+/** Continues from <out>/checkpoint.safetensors when it is this run's: weights, Adam, log. Returns the first step to run. */
+function resume(out: string, identity: string, model: T5Model, opt: Adam, log: Record<string, unknown>[]): number {
+  const c = existsSync(checkpointPath(out)) ? readCheckpoint(out) : null;
+  if (!c) {
+    if (existsSync(join(out, 'config.json'))) throw new Error(`${out} already holds a trained model (no checkpoint to continue from); remove it or choose another --out`);
+    return 1;
+  }
+  try {
+    if (c.loop.identity !== identity) throw new Error(`${checkpointPath(out)} belongs to another run (other options); remove it or choose another --out`);
+    noGrad(() => { for (const [n, p] of model.params) p.copy_(c.tensors.get(n) ?? failMissing(n)); });
+    opt.importState(c.optimizers[0]);
+    log.push(...(JSON.parse(readFileSync(join(out, 'train-log.partial.json'), 'utf8')) as Record<string, unknown>[]).slice(0, c.loop.logLines));
+    console.log(`resuming after step ${c.loop.step} from ${checkpointPath(out)}`);
+    return c.loop.step + 1;
+  } finally {
+    disposeCheckpoint(c);
+  }
+}
+
+function failMissing(name: string): never {
+  throw new Error(`the checkpoint has no tensor '${name}'`);
+}
+
 function main(): void {
   const seed = num('seed');
   const random = mulberry32(seed);
@@ -124,7 +155,7 @@ function main(): void {
   const heldOutProbe = sample(heldOut, num('eval-n'));
   console.log(`${train.length} training pairs, ${heldOut.length} held-out; ${model.numParameters().toLocaleString('en-US')} parameters`);
   let order: number[] = [];
-  for (let step = 1; step <= steps; step++) {
+  const nextRows = () => {
     if (order.length < batch) {
       const more = train.map((_, i) => i);
       for (let i = more.length - 1; i > 0; i--) {
@@ -133,7 +164,16 @@ function main(): void {
       }
       order = order.concat(more);
     }
-    const rows = order.splice(0, batch).map((i) => train[i]);
+    return order.splice(0, batch).map((i) => train[i]);
+  };
+  const out = resolve(values.out!);
+  const identity = JSON.stringify({ ...values, threads: undefined, 'stop-at': undefined, 'checkpoint-every': undefined });
+  const first = resume(out, identity, model, opt, log);
+  for (let s = 1; s < first; s++) nextRows(); // the batch order of the steps already done
+  const every = num('checkpoint-every');
+  const stopAt = values['stop-at'] ? num('stop-at') : Infinity;
+  for (let step = first; step <= steps; step++) {
+    const rows = nextRows();
     const loss = tidy(() => {
       const enc = padBatch(rows.map((r) => r.prompt), 'right', EOS);
       const dec = padBatch(rows.map((r) => [config.decoderStartTokenId, ...r.answer.slice(0, -1)]), 'right', EOS);
@@ -152,8 +192,17 @@ function main(): void {
     } else if (step % 50 === 0) {
       console.log(`step ${step} loss ${loss.toFixed(4)}`);
     }
+    if (step < steps && (step % every === 0 || step === stopAt)) {
+      writeCheckpoint(out, { loop: { step, best: null, sinceBest: 0, logLines: log.length, seconds: 0, identity }, tensors: model.params, best: new Map(), optimizers: [opt.exportState()] });
+      writeFileSync(join(out, 'train-log.partial.json'), JSON.stringify(log) + '\n');
+    }
+    if (step === stopAt && step < steps) {
+      console.log(`stopped after step ${step} (--stop-at); rerun the same command to continue from ${checkpointPath(out)}`);
+      opt.dispose();
+      model.dispose();
+      return;
+    }
   }
-  const out = resolve(values.out!);
   for (const p of model.params.values()) p.requiresGrad_(false);
   saveT5Model(model, out, { overwrite: true, extraJson: { 'train-args.json': values, 'train-log.json': log } });
   console.log(`saved ${out}`);
