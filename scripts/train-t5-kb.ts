@@ -3,7 +3,7 @@
 //
 //   node --import tsx scripts/train-t5-kb.ts [--kb DIR] [--out DIR] [--steps N] [--batch B] [--lr LR] [--seed S]
 //        [--d 256] [--layers 4] [--heads 4] [--d-ff 1024] [--eval-every N] [--eval-n N] [--threads T] [--init DIR]
-//        [--checkpoint-every N] [--stop-at STEP]
+//        [--checkpoint-every N] [--stop-at STEP] [--people N]
 //
 // Data (all from kb.json, seeded): encoder input = a relation template filled with the person's name (the prompt
 // ends right before the object) + EOS; decoder labels = ' ' + value + EOS (the leading space keeps the answer's
@@ -52,6 +52,8 @@ const { values } = parseArgs({
     'checkpoint-every': { type: 'string', default: '250' },
     /** Stop after this step, keeping the checkpoint (a time-boxed run; rerun the same command to continue). */
     'stop-at': { type: 'string' },
+    /** Train on the first N people only (a quick check that the recipe memorises at all). */
+    people: { type: 'string' },
   },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
@@ -71,7 +73,7 @@ function buildPairs(): Pair[] {
     const text = template.replace('{}', subject);
     pairs.push({ prompt: [...tok.encode(text), EOS], answer: [...tok.encode(` ${value}`), EOS], heldOut, text });
   };
-  for (const p of kb.people) {
+  for (const p of values.people ? kb.people.slice(0, Number(values.people)) : kb.people) {
     for (const [relation, templates] of Object.entries(kb.templates as Record<string, { template: string; held_out: boolean }[]>)) {
       for (const t of templates) add(t.template, p.name, p.attributes[relation], t.held_out);
     }
