@@ -68,15 +68,13 @@ export interface TrainableEditor {
   dispose(): void;
 }
 
-/** The base model a trained editor is built for (a CausalLM, or a T5Model for methods with encoderDecoder). */
-type EditableModelLike = EditableModel;
-
 /** What a trained method adds to its EditMethod. */
 export interface TrainedMethod<H = any> {
   /** alg_name (MEND, KE, SERAC). */
   name: string;
   /** A fresh editor for `model`, initialised from `seed` (every random draw of initialisation comes from it). */
-  create(model: EditableModelLike, hparams: H, ctx: { tokenizer: Tokenizer; seed: number }): TrainableEditor;
+  /** `model`: a CausalLM, or a T5Model for methods with encoderDecoder. */
+  create(model: EditableModel, hparams: H, ctx: { tokenizer: Tokenizer; seed: number }): TrainableEditor;
 }
 
 export const EDITOR_FORMAT = 'lmedit-editor';

@@ -10,7 +10,7 @@ import { loadModel, type LoadOptions } from './load.js';
 import { saveModel, type SaveOptions } from './save.js';
 import { TextLM, type TextModel } from './text.js';
 import { T5Model, isT5Checkpoint, loadT5Model, saveT5Model } from './t5-model.js';
-import { T5TextLM } from './t5-text.js';
+import { T5TextLM, t5PromptIds } from './t5-text.js';
 import { padBatch } from './batch.js';
 import type { TraceSpec } from './trace.js';
 
@@ -46,12 +46,6 @@ export function saveEditableModel(model: LanguageModel, dir: string, opts: SaveO
   if (model instanceof T5Model) saveT5Model(model, dir, opts);
   else if (model instanceof CausalLM) saveModel(model, dir, opts);
   else throw new Error(`saveEditableModel: a ${model.modelType} model is neither a CausalLM nor a T5Model`);
-}
-
-/** Encoder input of a T5 prompt: EOS appended unless present (what T5TextLM.encodePrompt does to text). */
-export function t5PromptIds(model: T5Model, ids: number[]): number[] {
-  const eos = model.config.eosTokenId;
-  return eos !== null && ids[ids.length - 1] !== eos ? [...ids, eos] : ids;
 }
 
 export interface TargetPassOptions {

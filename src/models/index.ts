@@ -12,11 +12,11 @@ export { applyPatches, lastRealPositions, type ModulePatch, type PatchContext, t
 export { TextLM, type TextModel, type TextScoreRequest, type TextScoreResult, type TextGeneration } from './text.js';
 export type { ScoreOptions } from './score.js';
 export { T5Model, loadT5Model, saveT5Model, isT5Checkpoint, disposeT5Cache, type T5Cache, type T5ForwardInput, type T5ForwardOutput, type T5LoadOptions } from './t5-model.js';
-export { T5TextLM, scoreT5, generateT5, generateT5Text, firstTokenLogprobsT5, type T5TextOptions } from './t5-text.js';
+export { T5TextLM, t5PromptIds, scoreT5, generateT5, generateT5Text, firstTokenLogprobsT5, type T5TextOptions } from './t5-text.js';
 export { summarizeT5, formatT5Summary, t5Logits, type T5Summary, type T5LogitsReport } from './t5-summary.js';
 export { parseT5Config, relativePositionBucket, type T5Config } from './t5.js';
 export {
-  isEncoderDecoder, modelFamily, loadEditableModel, textModelFor, saveEditableModel, targetStates, prefixStates, prefixLast, rowsAt, t5PromptIds,
+  isEncoderDecoder, modelFamily, loadEditableModel, textModelFor, saveEditableModel, targetStates, prefixStates, prefixLast, rowsAt,
   type EditableModel, type TargetPass, type TargetPassOptions, type PrefixPass,
 } from './editable.js';
 export type { LanguageModel } from './model.js';

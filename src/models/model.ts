@@ -247,7 +247,7 @@ export class CausalLM<C = any> implements LanguageModel {
   }
 }
 
-function assertSameShape(name: string, p: Tensor, v: Tensor): void {
+export function assertSameShape(name: string, p: Tensor, v: Tensor): void {
   const a = p.shape;
   const b = v.shape;
   if (a.length !== b.length || a.some((x, i) => x !== b[i])) {

@@ -15,7 +15,7 @@ import { readModelConfig, resolveModelDir } from '../io/checkpoint.js';
 import { readParameter } from './load.js';
 import type { ModelDims } from './architecture.js';
 import type { LayerCache } from './layers.js';
-import type { ForwardInput, ForwardOutput, KVCache, LanguageModel, ModelSource, ParameterSnapshot, CausalLM } from './model.js';
+import { assertSameShape, type ForwardInput, type ForwardOutput, type KVCache, type LanguageModel, type ModelSource, type ParameterSnapshot, type CausalLM } from './model.js';
 import { lastRealPositions, type ModulePatch } from './patch.js';
 import { Hooks, type Retained, type TraceSpec } from './trace.js';
 import { saveModel, type SaveOptions } from './save.js';
@@ -109,17 +109,13 @@ export class T5Model implements LanguageModel {
   }
   setParameter(name: string, value: Tensor): void {
     const p = this.parameter(name);
-    if (p.shape.length !== value.shape.length || p.shape.some((s, i) => s !== value.shape[i])) {
-      throw new Error(`parameter '${name}' has shape [${p.shape}], the new value has shape [${value.shape}]`);
-    }
+    assertSameShape(name, p, value);
     noGrad(() => tidy(() => { p.copy_(value.to({ dtype: p.dtype, device: p.device })); }));
   }
   /** Adds `delta` to a parameter in place (an edit's ΔW). */
   addToParameter(name: string, delta: Tensor): void {
     const p = this.parameter(name);
-    if (p.shape.length !== delta.shape.length || p.shape.some((s, i) => s !== delta.shape[i])) {
-      throw new Error(`parameter '${name}' has shape [${p.shape}], the delta has shape [${delta.shape}]`);
-    }
+    assertSameShape(name, p, delta);
     noGrad(() => tidy(() => { p.add_(delta.to({ dtype: p.dtype, device: p.device })); }));
   }
   snapshot(names: string[]): ParameterSnapshot {

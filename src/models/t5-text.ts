@@ -181,6 +181,12 @@ export interface T5TextOptions {
 }
 
 /** A T5 and its tokenizer as the TextModel evaluation uses; installed patches take part. */
+/** Encoder input of a T5 prompt: EOS appended unless present (what T5 tokenizers do to text). */
+export function t5PromptIds(model: T5Model, ids: number[]): number[] {
+  const eos = model.config.eosTokenId;
+  return eos !== null && ids[ids.length - 1] !== eos ? [...ids, eos] : ids;
+}
+
 export class T5TextLM implements TextModel {
   private readonly appendEos: boolean;
 
@@ -196,8 +202,7 @@ export class T5TextLM implements TextModel {
   /** Encoder input ids of a prompt. */
   encodePrompt(text: string): number[] {
     const ids = this.tokenizer.encode(text);
-    const eos = this.model.config.eosTokenId;
-    return this.appendEos && eos !== null && ids[ids.length - 1] !== eos ? [...ids, eos] : ids;
+    return this.appendEos ? t5PromptIds(this.model, ids) : ids;
   }
 
   score(requests: TextScoreRequest[], opts: ScoreOptions = {}): TextScoreResult[] {
