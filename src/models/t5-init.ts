@@ -4,20 +4,23 @@ import { Generator, noGrad, randn, tensor, type Tensor } from '../tensor/index.j
 import { parseT5Config, t5ParameterShapes, type T5Config } from './t5.js';
 import { T5Model } from './t5-model.js';
 
+/** The N(0, σ) HF draws a T5 parameter from (initializer_factor 1); null for the norms (ones). */
+export function t5InitStd(c: T5Config, name: string): number | null {
+  if (name.endsWith('layer_norm.weight')) return null;
+  if (name === 'shared.weight' || name === 'lm_head.weight') return 1;
+  if (/\.q\.weight$/.test(name)) return (c.d * c.dKv) ** -0.5;
+  if (/\.[kv]\.weight$/.test(name)) return c.d ** -0.5;
+  if (/\.o\.weight$/.test(name)) return (c.numHeads * c.dKv) ** -0.5;
+  if (/\.wo\.weight$/.test(name)) return c.dFf ** -0.5;
+  return c.d ** -0.5; // wi, relative_attention_bias
+}
+
 /** N(0, σ) per tensor kind as HF initialises T5 (initializer_factor 1), norms at 1. Parameters require grad. */
 export function initT5Params(c: T5Config, gen: Generator): Map<string, Tensor> {
   const params = new Map<string, Tensor>();
-  const inner = c.numHeads * c.dKv;
   for (const [name, shape] of t5ParameterShapes(c)) {
-    let std: number | null;
-    if (name.endsWith('layer_norm.weight')) std = null;
-    else if (name === 'shared.weight' || name === 'lm_head.weight') std = 1;
-    else if (/\.q\.weight$/.test(name)) std = (c.d * c.dKv) ** -0.5;
-    else if (/\.[kv]\.weight$/.test(name)) std = c.d ** -0.5;
-    else if (/\.o\.weight$/.test(name)) std = inner ** -0.5;
-    else if (/\.wo\.weight$/.test(name)) std = c.dFf ** -0.5;
-    else std = c.d ** -0.5; // wi, relative_attention_bias
-    const t = std === null ? tensor(new Float32Array(shape[0]).fill(1)).view(...shape) : noGrad(() => randn(shape, { generator: gen }).mul(std!));
+    const std = t5InitStd(c, name);
+    const t = std === null ? tensor(new Float32Array(shape[0]).fill(1)).view(...shape) : noGrad(() => randn(shape, { generator: gen }).mul(std));
     params.set(name, t.requiresGrad_(true));
   }
   return params;
