@@ -4,7 +4,7 @@
 //   node --import tsx scripts/train-t5-kb.ts [--kb DIR] [--out DIR] [--steps N] [--batch B] [--lr LR] [--seed S]
 //        [--d 256] [--layers 4] [--heads 4] [--d-ff 1024] [--eval-every N] [--eval-n N] [--threads T] [--init DIR]
 //        [--checkpoint-every N] [--stop-at STEP] [--people N] [--warmup N] [--min-lr-ratio R] [--sampled-softmax K]
-//        [--full-softmax-frac F] [--per-epoch one|all]
+//        [--full-softmax-frac F] [--per-epoch one|all] [--lr-scale init|none]
 //
 // Data (all from kb.json, seeded): encoder input = a relation template filled with the person's name (the prompt
 // ends right before the object) + EOS; decoder labels = ' ' + value + EOS (the leading space keeps the answer's
@@ -21,9 +21,9 @@
 // Recipe (kbgpt's, tools/kbgpt/train.py in its PROVENANCE.md): AdamW (betas 0.9/0.95, weight decay 0.01), linear
 // warm-up over --warmup steps then cosine decay to --min-lr-ratio x --lr, and a sampled softmax: the loss's logits
 // cover the training vocabulary (every token of a training prompt or answer) plus --sampled-softmax random other
-// tokens drawn afresh each step, with the full 50,257-way softmax for the last --full-softmax-frac of the steps. The
-// sampled head is ~10x cheaper on CPU; the full-softmax tail calibrates the tokens the samples rarely reached.
-// --sampled-softmax 0 trains with the full softmax throughout. (A first recipe — Adam, constant lr 1e-3, full
+// tokens drawn afresh each step, with the full 50,257-way softmax for the last --full-softmax-frac of the steps (it
+// calibrates the tokens the samples rarely reached); --sampled-softmax 0 trains with the full softmax throughout.
+// Per-tensor rates (--lr-scale init): lr x the tensor's initial σ, see optimizers() below. (A first recipe — Adam, constant lr 1e-3, full
 // softmax — stayed at the answer prior for 4,300 steps: docs/encoder-decoder.md.)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { checkpointPath, disposeCheckpoint, readCheckpoint, writeCheckpoint } from '../src/train/checkpoint.js';
@@ -35,7 +35,7 @@ import {
 import { initT5Params, t5InitStd } from '../src/models/t5-init.js';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import { mulberry32 } from '../src/util/random.js';
-import { parseT5Config } from '../src/models/t5.js';
+import { parseT5Config, t5LmHead } from '../src/models/t5.js';
 import { T5Model, loadT5Model, saveT5Model } from '../src/models/t5-model.js';
 import { scoreT5 } from '../src/models/t5-text.js';
 import { padBatch } from '../src/models/batch.js';
@@ -75,6 +75,9 @@ const { values } = parseArgs({
   },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
+for (const [option, allowed] of [['per-epoch', ['one', 'all']], ['lr-scale', ['init', 'none']]] as const) {
+  if (!(allowed as readonly string[]).includes(values[option]!)) throw new Error(`--${option} must be ${allowed.join(' or ')}, not ${values[option]}`);
+}
 if (values.threads) setNumThreads(Number(values.threads));
 else if (process.env.LMEDIT_NUM_THREADS) setNumThreads(Number(process.env.LMEDIT_NUM_THREADS));
 
@@ -165,11 +168,11 @@ function failMissing(name: string): never {
 interface Optimizers { groups: AdamW[]; step(): void; schedule(): void; zeroGrad(): void; dispose(): void }
 
 function optimizers(model: T5Model, config: ReturnType<typeof parseT5Config>, steps: number): Optimizers {
-  if (!['init', 'none'].includes(values['lr-scale']!)) throw new Error(`--lr-scale must be init or none, not ${values['lr-scale']}`);
   const bySigma = new Map<number, Tensor[]>();
   for (const [name, p] of model.params) {
     const sigma = values['lr-scale'] === 'init' ? t5InitStd(config, name) ?? 1 : 1;
-    bySigma.set(sigma, [...(bySigma.get(sigma) ?? []), p]);
+    if (!bySigma.has(sigma)) bySigma.set(sigma, []);
+    bySigma.get(sigma)!.push(p);
   }
   const groups = [...bySigma].sort((a, b) => a[0] - b[0])
     .map(([sigma, ps]) => new AdamW(ps, { lr: num('lr') * sigma, betas: [0.9, 0.95], weightDecay: 0.01 }));
@@ -225,10 +228,12 @@ function main(): void {
   // an epoch: every training pair (--per-epoch all), or each fact once in one of its training templates drawn at
   // random (--per-epoch one, kbgpt's "one fresh paragraph per person, each sentence with a random training template")
   const byFact = new Map<string, number[]>();
-  train.forEach((p, i) => byFact.set(p.fact, [...(byFact.get(p.fact) ?? []), i]));
+  train.forEach((p, i) => {
+    if (!byFact.has(p.fact)) byFact.set(p.fact, []);
+    byFact.get(p.fact)!.push(i);
+  });
   const epochRows = () => (values['per-epoch'] === 'all' ? train.map((_, i) => i)
     : [...byFact.values()].map((ids) => ids[Math.floor(random() * ids.length)]));
-  if (!['one', 'all'].includes(values['per-epoch']!)) throw new Error(`--per-epoch must be one or all, not ${values['per-epoch']}`);
   let order: number[] = [];
   const nextRows = () => {
     if (order.length < batch) {
@@ -244,13 +249,13 @@ function main(): void {
   const out = resolve(values.out!);
   const identity = JSON.stringify({ ...values, threads: undefined, 'stop-at': undefined, 'checkpoint-every': undefined });
   const first = resume(out, identity, model, opt, log);
-  for (let s = 1; s < first; s++) { // the batch order and vocabulary draws of the steps already done
+  for (let s = 1; s < first; s++) { // the batch order, vocabulary draws and schedule of the steps already done
     nextRows();
     if (head && s < fullFrom) head.draw();
+    opt.schedule();
   }
   const every = num('checkpoint-every');
   const stopAt = values['stop-at'] ? num('stop-at') : Infinity;
-  for (let s = 1; s < first; s++) opt.schedule();
   for (let step = first; step <= steps; step++) {
     const rows = nextRows();
     const vocab = head && step < fullFrom ? head.draw() : null; // drawn every step, so a resumed run draws the same
@@ -262,8 +267,8 @@ function main(): void {
       let l: Tensor;
       if (vocab) {
         const out = model.forward({ ...input, logits: 'none' });
-        const w = model.parameter('shared.weight').indexSelect(0, tensor(vocab.ids, { dtype: 'int64' }));
-        const logits = out.hidden.mul(config.d ** -0.5).matmul(w.t()); // t5LmHead, restricted to the drawn rows
+        const drawn = tensor(vocab.ids, { dtype: 'int64' });
+        const logits = t5LmHead(config, (n) => model.parameter(n).indexSelect(0, drawn), out.hidden); // the head on the drawn rows
         const local = labels.map((row) => row.map((t) => (t === -100 ? -100 : vocab.index.get(t)!)));
         l = crossEntropy(logits.reshape(-1, vocab.ids.length), tensor(local, { dtype: 'int64' }).reshape(-1), { ignoreIndex: -100 });
       } else {
