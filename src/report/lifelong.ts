@@ -3,6 +3,7 @@
 // generalization), locality (NS, EasyEdit locality), the other-attribute locality of the edited subjects, and how
 // well the conflict warnings predicted the edits lost by then; then each method's efficiency after its last point.
 import type { RunSummary } from '../eval/summarize.js';
+import type { Run } from './runs.js';
 
 const f = (x: number | undefined, digits = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(digits));
 const pair = (a: number | undefined, b: number | undefined) => `${f(a)} / ${f(b)}`;
@@ -47,9 +48,14 @@ export function lifelongRows(summaries: RunSummary[]): { rows: LifelongRow[]; ef
   return { rows, efficiency };
 }
 
-/** The two tables in Markdown. */
-export function lifelongMarkdown(summaries: RunSummary[]): string {
-  const { rows, efficiency } = lifelongRows(summaries);
+export interface LifelongTables { rows: LifelongRow[]; efficiency: LifelongEfficiency[] }
+
+/**
+ * The two tables in Markdown. `merged`: methods whose rows came from an earlier run's lifelong.json (named with the
+ * file) rather than from a run directory here; the table says so under its rows.
+ */
+export function lifelongMarkdown(tables: LifelongTables, merged: { methods: string[]; file: string } = { methods: [], file: '' }): string {
+  const { rows, efficiency } = tables;
   const line = (cs: string[]) => `| ${cs.join(' | ')} |`;
   const out = [
     '## Lifelong editing: every edit so far, measured after 10, 50, 100, … sequential edits', '',
@@ -66,6 +72,7 @@ export function lifelongMarkdown(summaries: RunSummary[]): string {
       'EasyEdit locality of the edited subjects\' other attributes; lost / took: earlier edits that worked right after they were made ' +
       'and fail now; warning P / R: precision and recall of the edit-conflict warnings for those losses; same-subject: the naive ' +
       'predictor "a later edit has the same subject".', '',
+    ...(merged.methods.length > 0 ? [`Rows of ${merged.methods.join(', ')}: from \`${merged.file}\` (an earlier run's table), not from a run directory here.`, ''] : []),
     '### Efficiency after the last point', '',
     line(['method', 'edits', 's/edit', 'peak tensor MiB', 'peak RSS GiB', 'parameters added']),
     '|---|---:|---:|---:|---:|---:|',
@@ -76,4 +83,51 @@ export function lifelongMarkdown(summaries: RunSummary[]): string {
     '',
   ];
   return out.join('\n');
+}
+
+/**
+ * Adds to `current` the rows and efficiency of every method of an earlier lifelong.json (`prior`) that `current`
+ * lacks; a method present in both keeps only its current rows. `file` names the prior table in errors.
+ */
+export function mergeLifelong(current: LifelongTables, prior: unknown, file: string): { tables: LifelongTables; methods: string[] } {
+  const p = prior as Partial<LifelongTables> | null;
+  if (!p || typeof p !== 'object' || !Array.isArray(p.rows) || !Array.isArray(p.efficiency)) {
+    throw new Error(`${file}: not a lifelong.json (expected the fields 'rows' and 'efficiency', both arrays)`);
+  }
+  p.rows.forEach((r, i) => {
+    if (!r || typeof r.method !== 'string' || !Number.isInteger(r.edits)) throw new Error(`${file}: rows[${i}] needs a string 'method' and an integer 'edits'`);
+  });
+  p.efficiency.forEach((e, i) => {
+    if (!e || typeof e.method !== 'string' || typeof e.secondsPerEdit !== 'number') throw new Error(`${file}: efficiency[${i}] needs a string 'method' and a number 'secondsPerEdit'`);
+  });
+  const have = new Set(current.rows.map((r) => r.method));
+  const methods = [...new Set(p.rows.map((r) => r.method))].filter((m) => !have.has(m));
+  const take = new Set(methods);
+  return {
+    tables: {
+      rows: [...p.rows.filter((r) => take.has(r.method)), ...current.rows],
+      efficiency: [...p.efficiency.filter((e) => take.has(e.method)), ...current.efficiency],
+    },
+    methods,
+  };
+}
+
+/**
+ * Table rows as report runs, so that the sequential plots can draw methods known only from a lifelong.json: the
+ * curve metrics a row holds, under the protocol tags the runs use (ROME's ES/PS/NS, EasyEdit's reliability,
+ * generalization and the two localities).
+ */
+export function rowsAsRuns(rows: LifelongRow[], file: string, model: string): Run[] {
+  const methods = [...new Set(rows.map((r) => r.method))];
+  const defined = (o: Record<string, number | undefined>) => Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+  return methods.map((method) => ({
+    dir: file, file, name: method, label: method, complete: true, model, method, mode: 'sequential', metrics: {},
+    curve: rows.filter((r) => r.method === method).sort((a, b) => a.edits - b.edits).map((r) => ({
+      edits: r.edits,
+      metrics: {
+        'rome-counterfact-prob': defined({ ES: r.ES, PS: r.PS, NS: r.NS, 'locality.other_attribute': r.otherAttributeNS }),
+        'easyedit-token': defined({ reliability: r.reliability, generalization: r.generalization, 'locality.neighborhood': r.locality, 'locality.other_attribute': r.otherAttribute }),
+      },
+    })),
+  }));
 }

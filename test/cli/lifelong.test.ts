@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KBGPT, REPO_ROOT } from '../data.js';
@@ -42,12 +42,24 @@ test('lifelong: per-method sequential runs, other-attribute locality, the table 
     assert.match(again.stdout, /\| FT-M \| 4 \|/);
     const only = lmedit(...args, '--report-only');
     assert.equal(only.code, 0, only.stderr);
+    // --merge: the committed 500-edit table's other methods join; FT-M keeps this run's rows, not the file's
+    const prior = join(REPO_ROOT, 'docs/results/lifelong/lifelong.json');
+    const merged = lmedit(...args, '--report-only', '--merge', prior);
+    assert.equal(merged.code, 0, merged.stderr);
+    const mmd = readFileSync(join(out, 'lifelong.md'), 'utf8');
+    assert.match(mmd, /\| GRACE \| 500 \|/);
+    assert.match(mmd, /\| FT-M \| 4 \|/);
+    assert.doesNotMatch(mmd, /\| FT-M \| 500 \|/);
+    assert.match(mmd, /Rows of GRACE, .*: from `.*lifelong\.json`/);
+    const svg = readFileSync(join(out, 'report', 'sequential_easyedit-token_kbgpt.svg'), 'utf8');
+    assert.match(svg, /GRACE Reliability/);
+    assert.match(svg, /FT-M Reliability/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('lifelong refuses an unknown method, and --hparams for a method it does not run, before any work', () => {
+test('lifelong refuses an unknown method, --hparams for a method it does not run and a malformed --merge file, before any work', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lmedit-lifelong-'));
   try {
     const base = ['lifelong', '--model', KBGPT, '--data', join(KBGPT, 'edits.json'), '--out', join(dir, 'x')];
@@ -57,6 +69,11 @@ test('lifelong refuses an unknown method, and --hparams for a method it does not
     const h = lmedit(...base, '--methods', 'ROME', '--hparams', 'GRACE=hparams/GRACE/kbgpt.yaml');
     assert.equal(h.code, 2);
     assert.match(h.stderr, /GRACE, which is not among --methods/);
+    const notTable = join(dir, 'not-a-table.json');
+    writeFileSync(notTable, JSON.stringify({ rows: [{ method: 'ROME' }], efficiency: [] }));
+    const m = lmedit(...base, '--methods', 'ROME', '--merge', notTable);
+    assert.equal(m.code, 2);
+    assert.match(m.stderr, /not-a-table\.json: rows\[0\] needs a string 'method' and an integer 'edits'/);
     assert.ok(!existsSync(join(dir, 'x')), 'nothing was written');
   } finally {
     rmSync(dir, { recursive: true, force: true });

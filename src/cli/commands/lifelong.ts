@@ -4,13 +4,13 @@
 // other-attribute locality of the edited subjects (--kb), and how well the edit-conflict warnings predicted the edits
 // lost by then. Then one table (lifelong.md / lifelong.json) and the plots (report/), from whatever the runs have.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { writeFileAtomicSync } from '../../io/atomic.js';
 import { prepareOutDir } from '../../io/out-dir.js';
 import { loadCases, otherAttributeAddons } from '../../eval/datasets/index.js';
 import type { RunSummary } from '../../eval/summarize.js';
 import { methodFor } from '../../editor/methods.js';
-import { lifelongMarkdown, lifelongRows } from '../../report/lifelong.js';
+import { lifelongMarkdown, lifelongRows, mergeLifelong, rowsAsRuns } from '../../report/lifelong.js';
 import { readRuns, writeReport } from '../../report/index.js';
 import { numberOption, parse, requireModel, UsageError } from '../args.js';
 import { evalCommand } from './eval.js';
@@ -32,6 +32,8 @@ const USAGE = `usage: lmedit lifelong --model <dir> --data <cases.json> [options
   --hparams M=FILE   this method's hparams file instead of hparams/<M>/<model>.yaml (repeatable), e.g. one whose
                      memory or pool cases are disjoint from the --n evaluated ones
   --report-only      only (re)build the tables and plots from the runs already there
+  --merge FILE       an earlier run's lifelong.json: its methods that have no run directory here join the table and
+                     the plots (marked as taken from FILE), e.g. when one method is rerun in a fresh --out
 
   Example (kbgpt, the README's lifelong table):
     npx lmedit lifelong --model ../shared/data/kbgpt --data ../shared/data/kbgpt/edits.json --kb ../shared/data/kbgpt/kb.json`;
@@ -42,7 +44,7 @@ export async function lifelongCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     data: { type: 'string' }, methods: { type: 'string' }, n: { type: 'string' }, curve: { type: 'string' }, 'batch-size': { type: 'string' },
     kb: { type: 'string' }, out: { type: 'string' }, corpus: { type: 'string' }, 'report-only': { type: 'boolean' },
-    hparams: { type: 'string', multiple: true },
+    merge: { type: 'string' }, hparams: { type: 'string', multiple: true },
   }, USAGE);
   const hparamsFor = new Map<string, string>();
   for (const item of (values.hparams ?? []) as string[]) {
@@ -62,8 +64,10 @@ export async function lifelongCommand(argv: string[]): Promise<void> {
   const n = numberOption(values, 'n', 500)!;
   const curve = String(values.curve ?? '10,50,100,200,500');
   const out: string = values.out ?? join('runs', 'lifelong');
+  const merge = values.merge ? readMerge(values.merge) : undefined;
   prepareOutDir(out, 'lifelong');
   const runDirs = methods.map((m) => join(out, slug(m)));
+  const tables = () => writeTables(out, runDirs, basename(model), merge);
 
   if (!values['report-only']) {
     const common = ['--model', model, '--data', values.data, '--known', '--n', String(n), '--mode', 'sequential', '--curve', curve,
@@ -87,11 +91,21 @@ export async function lifelongCommand(argv: string[]): Promise<void> {
     }
     process.off('SIGINT', onSigint);
     if (stopped) console.error('lmedit lifelong: stopped; rerun the same command to continue');
-    writeTables(out, runDirs);
+    tables();
     if (failed.length) throw new Error(`${failed.length} method(s) failed:\n  ${failed.join('\n  ')}`);
     return;
   }
-  writeTables(out, runDirs);
+  tables();
+}
+
+/** --merge: read before any work, so that a bad file is refused up front. */
+function readMerge(file: string): { file: string; json: unknown } {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`--merge: cannot read ${file}: ${(e as Error).message}`); }
+  let json: unknown;
+  try { json = JSON.parse(text); } catch (e) { throw new UsageError(`--merge: ${file} is not JSON: ${(e as Error).message}`); }
+  try { mergeLifelong({ rows: [], efficiency: [] }, json, file); } catch (e) { throw new UsageError(`--merge: ${(e as Error).message}`); }
+  return { file, json };
 }
 
 /** The other-attribute add-on file of the selected cases, written once into the output directory. */
@@ -104,14 +118,23 @@ function writeOtherAttribute(out: string, kb: string, data: string, n: number): 
   return file;
 }
 
-function writeTables(out: string, runDirs: string[]): void {
+function writeTables(out: string, runDirs: string[], modelName: string, merge?: { file: string; json: unknown }): void {
   const present = runDirs.filter((d) => existsSync(join(d, 'summary.json')));
-  if (present.length === 0) throw new Error(`no finished or partial runs under ${out} yet`);
+  if (present.length === 0 && !merge) throw new Error(`no finished or partial runs under ${out} yet`);
   const summaries = present.map((d) => JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')) as RunSummary);
-  const md = lifelongMarkdown(summaries);
+  const runs = readRuns(present);
+  let tables = lifelongRows(summaries);
+  let merged = { methods: [] as string[], file: '' };
+  if (merge) {
+    const m = mergeLifelong(tables, merge.json, merge.file);
+    tables = m.tables;
+    merged = { methods: m.methods, file: merge.file };
+    runs.unshift(...rowsAsRuns(tables.rows.filter((r) => m.methods.includes(r.method)), merge.file, runs[0]?.model ?? modelName));
+  }
+  const md = lifelongMarkdown(tables, merged);
   writeFileAtomicSync(join(out, 'lifelong.md'), md);
-  writeFileAtomicSync(join(out, 'lifelong.json'), JSON.stringify(lifelongRows(summaries), null, 2) + '\n');
-  const report = writeReport(readRuns(present), { out: join(out, 'report'), plots: true, metrics: ['ES', 'PS', 'NS', 'reliability', 'generalization', 'locality', 'locality.*'] });
+  writeFileAtomicSync(join(out, 'lifelong.json'), JSON.stringify(tables, null, 2) + '\n');
+  const report = writeReport(runs, { out: join(out, 'report'), plots: true, metrics: ['ES', 'PS', 'NS', 'reliability', 'generalization', 'locality', 'locality.*'] });
   console.log(md);
   for (const f of [join(out, 'lifelong.md'), join(out, 'lifelong.json'), ...report.files]) console.log(`wrote ${f}`);
 }
