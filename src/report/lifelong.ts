@@ -54,7 +54,7 @@ export interface LifelongTables { rows: LifelongRow[]; efficiency: LifelongEffic
  * The two tables in Markdown. `merged`: methods whose rows came from an earlier run's lifelong.json (named with the
  * file) rather than from a run directory here; the table says so under its rows.
  */
-export function lifelongMarkdown(tables: LifelongTables, merged: { methods: string[]; file: string } = { methods: [], file: '' }): string {
+export function lifelongMarkdown(tables: LifelongTables, merged?: { methods: string[]; file: string }): string {
   const { rows, efficiency } = tables;
   const line = (cs: string[]) => `| ${cs.join(' | ')} |`;
   const out = [
@@ -72,7 +72,7 @@ export function lifelongMarkdown(tables: LifelongTables, merged: { methods: stri
       'EasyEdit locality of the edited subjects\' other attributes; lost / took: earlier edits that worked right after they were made ' +
       'and fail now; warning P / R: precision and recall of the edit-conflict warnings for those losses; same-subject: the naive ' +
       'predictor "a later edit has the same subject".', '',
-    ...(merged.methods.length > 0 ? [`Rows of ${merged.methods.join(', ')}: from \`${merged.file}\` (an earlier run's table), not from a run directory here.`, ''] : []),
+    ...(merged && merged.methods.length > 0 ? [`Rows of ${merged.methods.join(', ')}: from \`${merged.file}\` (an earlier run's table), not from a run directory here.`, ''] : []),
     '### Efficiency after the last point', '',
     line(['method', 'edits', 's/edit', 'peak tensor MiB', 'peak RSS GiB', 'parameters added']),
     '|---|---:|---:|---:|---:|---:|',
@@ -85,12 +85,9 @@ export function lifelongMarkdown(tables: LifelongTables, merged: { methods: stri
   return out.join('\n');
 }
 
-/**
- * Adds to `current` the rows and efficiency of every method of an earlier lifelong.json (`prior`) that `current`
- * lacks; a method present in both keeps only its current rows. `file` names the prior table in errors.
- */
-export function mergeLifelong(current: LifelongTables, prior: unknown, file: string): { tables: LifelongTables; methods: string[] } {
-  const p = prior as Partial<LifelongTables> | null;
+/** An earlier lifelong.json, checked: errors name `file` and the record at fault. */
+export function parseLifelongTables(json: unknown, file: string): LifelongTables {
+  const p = json as Partial<LifelongTables> | null;
   if (!p || typeof p !== 'object' || !Array.isArray(p.rows) || !Array.isArray(p.efficiency)) {
     throw new Error(`${file}: not a lifelong.json (expected the fields 'rows' and 'efficiency', both arrays)`);
   }
@@ -100,13 +97,21 @@ export function mergeLifelong(current: LifelongTables, prior: unknown, file: str
   p.efficiency.forEach((e, i) => {
     if (!e || typeof e.method !== 'string' || typeof e.secondsPerEdit !== 'number') throw new Error(`${file}: efficiency[${i}] needs a string 'method' and a number 'secondsPerEdit'`);
   });
+  return { rows: p.rows, efficiency: p.efficiency };
+}
+
+/**
+ * Adds to `current` the rows and efficiency of every method of an earlier table (`prior`) that `current` lacks; a
+ * method present in both keeps only its current rows. `methods`: the ones taken from `prior`.
+ */
+export function mergeLifelong(current: LifelongTables, prior: LifelongTables): { tables: LifelongTables; methods: string[] } {
   const have = new Set(current.rows.map((r) => r.method));
-  const methods = [...new Set(p.rows.map((r) => r.method))].filter((m) => !have.has(m));
+  const methods = [...new Set(prior.rows.map((r) => r.method))].filter((m) => !have.has(m));
   const take = new Set(methods);
   return {
     tables: {
-      rows: [...p.rows.filter((r) => take.has(r.method)), ...current.rows],
-      efficiency: [...p.efficiency.filter((e) => take.has(e.method)), ...current.efficiency],
+      rows: [...prior.rows.filter((r) => take.has(r.method)), ...current.rows],
+      efficiency: [...prior.efficiency.filter((e) => take.has(e.method)), ...current.efficiency],
     },
     methods,
   };

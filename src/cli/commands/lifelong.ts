@@ -10,7 +10,7 @@ import { prepareOutDir } from '../../io/out-dir.js';
 import { loadCases, otherAttributeAddons } from '../../eval/datasets/index.js';
 import type { RunSummary } from '../../eval/summarize.js';
 import { methodFor } from '../../editor/methods.js';
-import { lifelongMarkdown, lifelongRows, mergeLifelong, rowsAsRuns } from '../../report/lifelong.js';
+import { lifelongMarkdown, lifelongRows, mergeLifelong, parseLifelongTables, rowsAsRuns, type LifelongTables } from '../../report/lifelong.js';
 import { readRuns, writeReport } from '../../report/index.js';
 import { numberOption, parse, requireModel, UsageError } from '../args.js';
 import { evalCommand } from './eval.js';
@@ -99,13 +99,12 @@ export async function lifelongCommand(argv: string[]): Promise<void> {
 }
 
 /** --merge: read before any work, so that a bad file is refused up front. */
-function readMerge(file: string): { file: string; json: unknown } {
+function readMerge(file: string): { file: string; tables: LifelongTables } {
   let text: string;
   try { text = readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`--merge: cannot read ${file}: ${(e as Error).message}`); }
   let json: unknown;
   try { json = JSON.parse(text); } catch (e) { throw new UsageError(`--merge: ${file} is not JSON: ${(e as Error).message}`); }
-  try { mergeLifelong({ rows: [], efficiency: [] }, json, file); } catch (e) { throw new UsageError(`--merge: ${(e as Error).message}`); }
-  return { file, json };
+  try { return { file, tables: parseLifelongTables(json, file) }; } catch (e) { throw new UsageError(`--merge: ${(e as Error).message}`); }
 }
 
 /** The other-attribute add-on file of the selected cases, written once into the output directory. */
@@ -118,15 +117,15 @@ function writeOtherAttribute(out: string, kb: string, data: string, n: number): 
   return file;
 }
 
-function writeTables(out: string, runDirs: string[], modelName: string, merge?: { file: string; json: unknown }): void {
+function writeTables(out: string, runDirs: string[], modelName: string, merge?: { file: string; tables: LifelongTables }): void {
   const present = runDirs.filter((d) => existsSync(join(d, 'summary.json')));
   if (present.length === 0 && !merge) throw new Error(`no finished or partial runs under ${out} yet`);
   const summaries = present.map((d) => JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')) as RunSummary);
   const runs = readRuns(present);
   let tables = lifelongRows(summaries);
-  let merged = { methods: [] as string[], file: '' };
+  let merged: { methods: string[]; file: string } | undefined;
   if (merge) {
-    const m = mergeLifelong(tables, merge.json, merge.file);
+    const m = mergeLifelong(tables, merge.tables);
     tables = m.tables;
     merged = { methods: m.methods, file: merge.file };
     runs.unshift(...rowsAsRuns(tables.rows.filter((r) => m.methods.includes(r.method)), merge.file, runs[0]?.model ?? modelName));
